@@ -1,0 +1,95 @@
+"""Reproducible set-up for a chapter or a script: seeds, device and plotting defaults."""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+
+import numpy as np
+import torch
+
+_DEVICES = ("auto", "cuda", "mps", "cpu")
+
+
+def pick_device(device: str | torch.device | None = "auto") -> torch.device:
+    """Return ``device`` as a :class:`torch.device`; ``"auto"`` picks cuda, then mps, then cpu.
+
+    Example::
+
+        >>> pick_device("cpu")
+        device(type='cpu')
+    """
+    if isinstance(device, torch.device):
+        return device
+    if device is None:
+        device = "auto"
+    if not isinstance(device, str):
+        raise ValueError(f"device must be a string or torch.device, got {device!r}")
+    kind = device.split(":")[0]
+    if kind not in _DEVICES:
+        raise ValueError(f"device must be one of {_DEVICES} (optionally with ':index'), got {device!r}")
+    if kind == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for, but torch.cuda.is_available() is False")
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device='mps' was asked for, but torch.backends.mps.is_available() is False")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, NumPy and torch (all devices) with ``seed``."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an integer in [0, 2**32 - 1], got {seed!r}")
+    if not 0 <= int(seed) < 2**32:
+        raise ValueError(f"seed must be in [0, 2**32 - 1], got {seed}")
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # seeds every CUDA device too
+    os.environ["PYTHONHASHSEED"] = str(seed)
+
+
+def setup(seed: int = 0, device: str | torch.device = "auto", plots: bool = True,
+          verbose: bool = True) -> torch.device:
+    """Seed everything, pick the device, print versions and set plotting defaults.
+
+    The device is cuda when there is one, then Apple's mps, then the cpu, unless
+    ``device`` names one. Returns the device, so a chapter starts with::
+
+        import lrnotes
+        device = lrnotes.setup(seed=0)
+        model = model.to(device)
+
+    Raises ``ValueError`` for a negative or non-integer ``seed`` and for an unknown
+    or unavailable ``device``.
+    """
+    seed_everything(seed)
+    dev = pick_device(device)
+    if plots:
+        _plot_defaults()
+    if verbose:
+        name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu"
+        print(f"lrnotes: torch {torch.__version__}, python {platform.python_version()}, "
+              f"device {dev} ({name}), seed {seed}")
+    return dev
+
+
+def _plot_defaults() -> None:
+    import matplotlib as mpl
+
+    mpl.rcParams.update({
+        "figure.figsize": (7.0, 4.0),
+        "figure.dpi": 100,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "legend.frameon": False,
+    })

@@ -1,0 +1,62 @@
+"""Helpers for the book's notebooks: glue computed numbers into the prose.
+
+``glue`` writes the same output that myst-nb's ``glue`` writes (the
+``application/papermill.record/`` mimetype with ``scrapbook`` metadata), so the
+rendered book can paste the value with ``{glue:}`name``` and the notebook tests can
+read it back, without making myst-nb a dependency of a chapter run in Colab.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any
+
+GLUE_PREFIX = "application/papermill.record/"
+
+
+def in_colab() -> bool:
+    """True when running inside Google Colab."""
+    return "google.colab" in sys.modules
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # numpy scalars and arrays, torch tensors
+        value = value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
+
+
+def glue(name: str, value: Any, fmt: str | None = None, display: bool = False) -> Any:
+    """Record ``value`` under ``name`` for the prose and for the notebook tests.
+
+    The text pasted into the page is ``fmt.format(value)`` (or ``str(value)``); the
+    exact value travels in the output's metadata, where ``tests/notebooks.py`` reads it.
+    Returns ``value``, so a cell can glue and use a number in one line.
+
+    Example::
+
+        final_loss = glue("final_loss", history.epochs["val_loss"][-1], "{:.3f}")
+        # in a markdown cell: the validation loss ends at {glue:}`final_loss`.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    text = fmt.format(value) if fmt is not None else str(value)
+    json.dumps(_jsonable(value))  # fail here, not in the test, if it cannot be stored
+    try:
+        from IPython.display import display as ipy_display
+    except ImportError:  # plain python: nothing to record into
+        return value
+    prefix = "" if display else GLUE_PREFIX
+    metadata = {"scrapbook": {"name": name, "mime_prefix": prefix},
+                "lrnotes": {"value": _jsonable(value)}}
+    ipy_display({prefix + "text/plain": text}, raw=True, metadata=metadata)
+    return value

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Create .venv (once) and install lrnotes with the book and test extras into it.
+# Used by scripts/book.sh and scripts/test.sh; safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.lrnotes-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[data,book,test]"
+  touch "$stamp"
+fi

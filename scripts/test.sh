@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Run every test: unit, equivalence and property tests, nbval over the chapters, the
+# chapters' claims, and the book build. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup-env.sh
+export TQDM_DISABLE=${TQDM_DISABLE:-1} MPLBACKEND=Agg
+.venv/bin/python -m pytest tests book --nbval-lax --nbval-current-env -p no:cacheprovider "$@"

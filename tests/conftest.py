@@ -1,0 +1,47 @@
+"""Shared fixtures. The book is built once per session; the chapter tests read the values
+each chapter computed from that build (``LRNOTES_CLAIMS=papermill`` executes only the
+chapters a test asks for, which is quicker while writing one chapter)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import notebooks  # noqa: E402
+
+os.environ.setdefault("TQDM_DISABLE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def built_book():
+    """Build the book once (warnings as errors); fail with the build's own log."""
+    result = notebooks.build_book()
+    log = result.stdout[-6000:] + "\n" + result.stderr[-6000:]
+    if result.returncode != 0:
+        pytest.fail(f"jupyter-book build failed (exit {result.returncode}):\n{log}")
+    return notebooks.BUILD / "html"
+
+
+@pytest.fixture(scope="session")
+def claims(request, tmp_path_factory):
+    """``claims("05_warmup")`` -> the dict of values chapter 05 glued."""
+    cache: dict[str, dict] = {}
+    use_papermill = os.environ.get("LRNOTES_CLAIMS") == "papermill"
+    if not use_papermill:
+        request.getfixturevalue("built_book")
+
+    def get(name: str) -> dict:
+        if name not in cache:
+            if use_papermill:
+                cache[name] = notebooks.run_chapter(f"{name}.ipynb", tmp_path_factory.mktemp(name))
+            else:
+                cache[name] = notebooks.executed_glue(name)
+        return cache[name]
+
+    return get
