@@ -59,7 +59,12 @@ def test_no_committed_outputs(path):
     assert path.stat().st_size < 300_000
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
-        if cell.cell_type == "code":
+        if cell.cell_type != "code":
+            continue
+        if "# NBVAL_CHECK_OUTPUT" in cell.source:  # a small printed table that nbval compares
+            assert all(o.output_type == "stream" for o in cell.outputs)
+            assert sum(len(o.text) for o in cell.outputs) < 5_000
+        else:
             assert cell.outputs == [] and cell.execution_count is None, (
                 f"{path.name}: commit notebooks without outputs; the build executes them")
 

@@ -1,0 +1,425 @@
+"""fit, train_one_epoch and evaluate: training works, schedulers step where they should,
+accumulation equals a big batch, AMP and clipping, exact resume in a new process, NaN, bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lrnotes.monitor import History
+from lrnotes.train import accuracy, evaluate, fit, to_device, train_one_epoch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def blobs(n: int = 128, seed: int = 0) -> TensorDataset:
+    """Two separable Gaussian blobs in 4-d, labels 0/1."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    x = torch.randn(n, 4, generator=g) + (2 * y[:, None].float() - 1)
+    return TensorDataset(x, y)
+
+
+def mlp(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+
+
+def params(model: nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_tiny_task_trains_and_records_the_torch_schedule():
+    data = blobs()
+    loader = DataLoader(data, batch_size=16, shuffle=True,
+                        generator=torch.Generator().manual_seed(0))
+    model = mlp()
+    loss_fn = nn.CrossEntropyLoss()
+    initial = evaluate(model, DataLoader(data, batch_size=128), loss_fn)["loss"]
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    epochs, total = 3, 3 * len(loader)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.5, total_steps=total)
+    history = fit(model, loader, opt, loss_fn, epochs, val_loader=DataLoader(data, batch_size=50),
+                  scheduler=sched, metrics={"acc": accuracy}, progress=False, log_every=5)
+
+    # the same scheduler replayed on a dummy optimizer: lr of update t, read before step t
+    dummy = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
+    replay = torch.optim.lr_scheduler.OneCycleLR(dummy, max_lr=0.5, total_steps=total)
+    expected = []
+    for _ in range(total):
+        expected.append(dummy.param_groups[0]["lr"])
+        dummy.step()
+        replay.step()
+    np.testing.assert_array_equal(history.step, np.arange(total))
+    np.testing.assert_array_equal(history.lr[:, 0], expected)
+    assert history.lr.shape == (total, 1) and history.group_names == ["group_0"]
+    assert np.isfinite(history.grad_norm).all() and (history.grad_norm > 0).all()
+    assert history.epochs["epoch"] == [1, 2, 3]
+    assert history.epochs["step"] == [len(loader), 2 * len(loader), 3 * len(loader)]
+    assert history.epochs["val_loss"][-1] < initial / 2
+    assert history.epochs["train_loss"][-1] < initial / 2
+    assert history.epochs["val_acc"][-1] > 0.9
+    final = evaluate(model, DataLoader(data, batch_size=7), loss_fn)["loss"]
+    assert final == pytest.approx(history.epochs["val_loss"][-1], rel=1e-5)
+
+
+def test_lr_recorded_equals_lrnotes_schedule_for_every_group():
+    from lrnotes.schedules import attach, cosine, warmup
+
+    model = mlp()
+    opt = torch.optim.SGD([{"params": model[0].parameters(), "lr": 0.2},
+                           {"params": model[2].parameters(), "lr": 0.02, "name": "head"}])
+    loader = DataLoader(blobs(64), batch_size=8)
+    schedule = warmup(cosine(total_steps=12), steps=4)
+    sched = attach(opt, schedule)
+    history = fit(model, loader, opt, nn.CrossEntropyLoss(), 2, scheduler=sched, progress=False)
+    multipliers = schedule.values(16)
+    assert history.group_names == ["group_0", "head"]
+    np.testing.assert_allclose(history.lr, np.outer(multipliers, [0.2, 0.02]), rtol=1e-12)
+    assert history.epochs["lr/head"][-1] == pytest.approx(0.02 * schedule(16))
+
+
+def test_epoch_stepping_keeps_the_lr_within_an_epoch():
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    loader = DataLoader(blobs(40), batch_size=10)
+    history = fit(model, loader, opt, nn.CrossEntropyLoss(), 3, scheduler=sched,
+                  step_scheduler="epoch", progress=False)
+    np.testing.assert_allclose(history.lr[:, 0], np.repeat([0.1, 0.05, 0.025], 4))
+
+
+class SpyPlateau(torch.optim.lr_scheduler.ReduceLROnPlateau):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen = []
+
+    def step(self, metrics, epoch=None):
+        self.seen.append(float(metrics))
+        super().step(metrics)
+
+
+@pytest.mark.parametrize("with_val", [True, False])
+def test_reduce_on_plateau_is_stepped_per_epoch_with_the_validation_loss(with_val):
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = SpyPlateau(opt, patience=0)
+    loader = DataLoader(blobs(40), batch_size=10)
+    val = DataLoader(blobs(30, seed=1), batch_size=10) if with_val else None
+    history = fit(model, loader, opt, nn.CrossEntropyLoss(), 3, val_loader=val, scheduler=sched,
+                  progress=False)
+    key = "val_loss" if with_val else "train_loss"
+    assert sched.seen == history.epochs[key]
+
+
+def run_accumulated(batch_size: int, accumulation_steps: int) -> tuple[nn.Module, History]:
+    data = blobs(72)  # 72 = 2 * 32 + 8: a short last group
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    history = fit(model, DataLoader(data, batch_size=batch_size), opt, nn.CrossEntropyLoss(), 2,
+                  scheduler=sched, accumulation_steps=accumulation_steps, clip=1.0,
+                  progress=False)
+    return model, history
+
+
+def test_accumulation_of_four_batches_of_8_matches_batches_of_32():
+    small, h_small = run_accumulated(8, 4)
+    big, h_big = run_accumulated(32, 1)
+    for a, b in zip(params(small), params(big), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(h_small.step, np.arange(6))  # one step per update
+    np.testing.assert_array_equal(h_small.lr, h_big.lr)
+    np.testing.assert_allclose(h_small.loss, h_big.loss, rtol=1e-5)
+    np.testing.assert_allclose(h_small.grad_norm, h_big.grad_norm, rtol=1e-4)
+    np.testing.assert_allclose(h_small.epochs["train_loss"], h_big.epochs["train_loss"], rtol=1e-5)
+
+
+def test_bf16_autocast_on_cpu_trains():
+    data = blobs()
+    model = mlp()
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    loss_fn = nn.CrossEntropyLoss()
+    initial = evaluate(model, DataLoader(data, batch_size=64), loss_fn)["loss"]
+
+    def is_bf16(outputs, targets):
+        return torch.tensor(float(outputs.dtype == torch.bfloat16))
+
+    history = fit(model, DataLoader(data, batch_size=16), opt, loss_fn, 3, amp="bf16",
+                  metrics={"bf16": is_bf16}, val_loader=DataLoader(data, batch_size=64),
+                  progress=False)
+    assert history.epochs["train_bf16"] == [1.0, 1.0, 1.0]  # autocast was on
+    assert history.epochs["val_bf16"] == [1.0, 1.0, 1.0]
+    assert next(model.parameters()).dtype == torch.float32
+    assert history.epochs["val_loss"][-1] < initial / 2
+
+
+def test_clipping_under_a_grad_scaler_clips_the_true_gradients():
+    data = blobs(32)
+    model = mlp()
+    before = params(model)
+    x, y = data.tensors
+    with torch.autocast("cpu", dtype=torch.float16):
+        loss = nn.functional.cross_entropy(model(x), y)
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    true_norm = torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])).item()
+    max_norm = true_norm / 4  # clipping must act
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    history = fit(model, DataLoader(data, batch_size=32), opt, nn.CrossEntropyLoss(), 1,
+                  amp="fp16", clip=max_norm, progress=False)
+    # one SGD step with lr 1 moves the parameters by exactly the clipped gradient;
+    # clipping the scaled gradients (scale 65536) would move them 65536 times less
+    step = torch.linalg.vector_norm(torch.stack(
+        [(a - b).norm() for a, b in zip(params(model), before, strict=True)]))
+    assert step.item() == pytest.approx(max_norm, rel=1e-3)
+    assert history.grad_norm[0] == pytest.approx(true_norm, rel=1e-3)
+
+
+def test_lstm_style_tuple_inputs_dict_inputs_and_batch_fn():
+    class Bag(nn.Module):  # takes (tokens, lengths): the mean embedding of the real tokens
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(10, 4)
+            self.out = nn.Linear(4, 2)
+
+        def forward(self, tokens, lengths):
+            mask = torch.arange(tokens.shape[1])[None, :] < lengths[:, None]
+            e = (self.emb(tokens) * mask[..., None]).sum(1) / lengths[:, None]
+            return self.out(e)
+
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, 10, (24, 5), generator=g)
+    lengths = torch.randint(1, 6, (24,), generator=g)
+    labels = (tokens[:, 0] > 4).long()
+    batches = [((tokens[i:i + 8], lengths[i:i + 8]), labels[i:i + 8]) for i in range(0, 24, 8)]
+    as_dicts = [{"x": {"tokens": t, "lengths": n}, "y": y} for (t, n), y in batches]
+
+    torch.manual_seed(0)
+    a = Bag()
+    torch.manual_seed(0)
+    b = Bag()
+    fit(a, batches, torch.optim.SGD(a.parameters(), lr=0.5), nn.CrossEntropyLoss(), 2,
+        progress=False)
+    fit(b, as_dicts, torch.optim.SGD(b.parameters(), lr=0.5), nn.CrossEntropyLoss(), 2,
+        progress=False, batch_fn=lambda batch: (batch["x"], batch["y"]))
+    for p, q in zip(params(a), params(b), strict=True):
+        torch.testing.assert_close(p, q)
+    with pytest.raises(ValueError, match="batch_fn"):
+        fit(a, as_dicts, torch.optim.SGD(a.parameters(), lr=0.5), nn.CrossEntropyLoss(), 1,
+            progress=False)
+
+
+def test_to_device_moves_nested_structures():
+    moved = to_device({"a": (torch.ones(1), [torch.zeros(2)]), "b": 3}, "cpu")
+    assert isinstance(moved["a"], tuple) and moved["b"] == 3
+    assert moved["a"][1][0].device.type == "cpu"
+
+
+def test_evaluate_weights_batches_by_size_and_train_one_epoch_returns_the_epoch_loss():
+    data = blobs(10)
+    model = mlp()
+    loss_fn = nn.CrossEntropyLoss()
+    x, y = data.tensors
+    with torch.no_grad():
+        full = loss_fn(model(x), y).item()
+        acc = accuracy(model(x), y).item()
+    scores = evaluate(model, DataLoader(data, batch_size=4), loss_fn, {"acc": accuracy})
+    assert scores["loss"] == pytest.approx(full, rel=1e-6)  # batches of 4, 4, 2
+    assert scores["acc"] == pytest.approx(acc)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    history = History()
+    train = train_one_epoch(model, DataLoader(data, batch_size=4), opt, loss_fn, history=history,
+                            metrics={"acc": accuracy})
+    assert train["loss"] == pytest.approx(full, rel=1e-6)
+    assert train["acc"] == pytest.approx(acc)
+    assert history.num_steps == 3 and len(history.loss) == 3
+
+
+def nan_at(call: int):
+    """A loss function returning NaN on its ``call``-th call (0-based)."""
+    calls = []
+
+    def loss_fn(outputs, targets):
+        loss = nn.functional.cross_entropy(outputs, targets)
+        calls.append(None)
+        return loss * float("nan") if len(calls) - 1 == call else loss
+
+    return loss_fn
+
+
+def test_nan_loss_raises_naming_the_step():
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(FloatingPointError, match="step 5 ") as err:
+        fit(model, DataLoader(blobs(64), batch_size=8), opt, nan_at(5), 2, progress=False,
+            log_every=4)
+    assert np.isfinite(err.value.history.loss[:5]).all()
+    assert np.isnan(err.value.history.loss[5])
+
+
+def test_nan_loss_is_skipped_when_asked():
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    history = fit(model, DataLoader(blobs(64), batch_size=8), opt, nan_at(3), 2, progress=False,
+                  on_nan="skip")
+    assert history.skipped == [3]
+    assert history.num_steps == 15 and np.isfinite(history.loss).all()
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_keyboard_interrupt_keeps_history_and_writes_a_checkpoint(tmp_path):
+    calls = []
+
+    def loss_fn(outputs, targets):
+        calls.append(None)
+        if len(calls) == 7:
+            raise KeyboardInterrupt
+        return nn.functional.cross_entropy(outputs, targets)
+
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    path = tmp_path / "ck.pt"
+    with pytest.raises(KeyboardInterrupt) as err:
+        fit(model, DataLoader(blobs(40), batch_size=10), opt, loss_fn, 3, checkpoint=path,
+            progress=False)
+    assert err.value.history.num_steps == 6
+    state = torch.load(path, weights_only=False)
+    assert (state["epoch"], state["batch"]) == (1, 2)
+    assert len(state["history"]["loss"]) == 6
+    torch.testing.assert_close(state["model"]["0.weight"], model[0].weight)
+
+
+def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    loader = DataLoader(blobs(20), batch_size=10)
+    path = tmp_path / "ck.pt"
+    fit(model, loader, opt, nn.CrossEntropyLoss(), 1, checkpoint=path, progress=False)
+    good = path.read_bytes()
+
+    def broken_save(obj, f):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        fit(model, loader, opt, nn.CrossEntropyLoss(), 1, checkpoint=path, progress=False)
+    assert path.read_bytes() == good
+    assert os.listdir(tmp_path) == ["ck.pt"]
+
+
+RESUME_SCRIPT = textwrap.dedent('''
+    import random, sys
+    import numpy as np, torch
+    from torch import nn
+    from torch.utils.data import DataLoader, Dataset
+    from lrnotes.train import fit
+
+    class Noisy(Dataset):  # augmentation from numpy and python RNGs in the main process
+        def __init__(self):
+            g = torch.Generator().manual_seed(0)
+            self.x, self.y = torch.randn(60, 5, generator=g), torch.randint(0, 3, (60,), generator=g)
+        def __len__(self):
+            return 60
+        def __getitem__(self, i):
+            noise = float(np.random.normal(0, 0.1)) + 0.01 * random.random()
+            return self.x[i] + noise, self.y[i]
+
+    def run(with_generator, interrupt_at=None, checkpoint=None, resume=False):
+        torch.manual_seed(0); np.random.seed(0); random.seed(0)
+        g = torch.Generator().manual_seed(1) if with_generator else None
+        loader = DataLoader(Noisy(), batch_size=8, shuffle=True, generator=g)
+        model = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=12)
+        calls = []
+        def loss_fn(outputs, targets):  # interrupted after the forward pass: mid-batch
+            calls.append(None)
+            if len(calls) == interrupt_at:
+                raise KeyboardInterrupt
+            return nn.functional.cross_entropy(outputs, targets)
+        try:
+            history = fit(model, loader, opt, loss_fn, 3, scheduler=sched, accumulation_steps=2,
+                          checkpoint=checkpoint, resume=resume, progress=False, log_every=3)
+        except KeyboardInterrupt:
+            return None
+        return {"params": [p.detach().clone() for p in model.parameters()],
+                "history": history.state_dict()}
+
+    mode, folder = sys.argv[1], sys.argv[2]
+    cases = [(False, 13), (True, 13), (False, 17)]
+    results = {}
+    for with_generator, k in cases:
+        ck = f"{folder}/ck_{with_generator}_{k}.pt"
+        if mode == "first":
+            results[(with_generator, k)] = run(with_generator)
+            assert run(with_generator, interrupt_at=k, checkpoint=ck) is None
+        else:
+            results[(with_generator, k)] = run(with_generator, checkpoint=ck, resume=True)
+    torch.save(results, f"{folder}/{mode}.pt")
+''')
+
+
+def test_resume_in_a_new_process_gives_bitwise_the_uninterrupted_parameters(tmp_path):
+    script = tmp_path / "resume_script.py"
+    script.write_text(RESUME_SCRIPT)
+    env = {**os.environ, "TQDM_DISABLE": "1"}
+    for mode in ("first", "resume"):
+        done = subprocess.run([sys.executable, str(script), mode, str(tmp_path)], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-3000:]
+    first = torch.load(tmp_path / "first.pt", weights_only=False)
+    resumed = torch.load(tmp_path / "resume.pt", weights_only=False)
+    for case, full in first.items():
+        again = resumed[case]
+        for a, b in zip(full["params"], again["params"], strict=True):
+            assert torch.equal(a, b), f"case {case}: resumed parameters differ"
+        h, g = full["history"], again["history"]
+        assert h["loss"] == g["loss"] and h["lr"] == g["lr"] and h["step"] == g["step"]
+        for key in ("train_loss", "step", "lr/group_0"):
+            assert h["epochs"][key] == g["epochs"][key]
+    state = torch.load(tmp_path / "ck_False_13.pt", weights_only=False)
+    assert (state["epoch"], state["batch"]) == (3, 0)  # the resumed run saved its last epoch
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"epochs": 0}, "epochs"),
+    ({"epochs": 1.5}, "epochs"),
+    ({"accumulation_steps": 0}, "accumulation_steps"),
+    ({"step_scheduler": "step"}, "step_scheduler"),
+    ({"amp": "fp8"}, "amp"),
+    ({"on_nan": "ignore"}, "on_nan"),
+    ({"log_every": 0}, "log_every"),
+    ({"clip": -1.0}, "clip"),
+    ({"clip": {"max_nrom": 1.0}}, "clip"),
+    ({"metrics": {"loss": accuracy}}, "metrics"),
+    ({"resume": True}, "resume"),
+    ({"train_loader": []}, "train_loader"),
+    ({"val_loader": DataLoader(blobs(0), batch_size=4)}, "val_loader"),
+    ({"scheduler": "other"}, "scheduler"),
+])
+def test_bad_input_raises_value_error_naming_the_argument(kwargs, match):
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    if kwargs.get("scheduler") == "other":
+        other = torch.optim.SGD(model.parameters(), lr=0.1)
+        kwargs = {"scheduler": torch.optim.lr_scheduler.StepLR(other, step_size=1)}
+    args = {"train_loader": DataLoader(blobs(16), batch_size=8), "epochs": 1, **kwargs}
+    loader, epochs = args.pop("train_loader"), args.pop("epochs")
+    with pytest.raises(ValueError, match=match):
+        fit(model, loader, opt, nn.CrossEntropyLoss(), epochs, progress=False, **args)
+
+
+def test_a_loader_without_len_that_yields_nothing_is_an_error():
+    model = mlp()
+    with pytest.raises(ValueError, match="train_loader"):
+        fit(model, iter([]), torch.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss(), 1,
+            progress=False)
