@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-env.sh
 export TQDM_DISABLE=${TQDM_DISABLE:-1}
-.venv/bin/jupyter-book build . -W -n --keep-going "$@"
+.venv/bin/jupyter-book build . -W --keep-going "$@"
 echo "Book built: $(pwd)/_build/html/index.html"

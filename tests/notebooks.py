@@ -57,7 +57,7 @@ def run_chapter(notebook: Path | str, out_dir: Path, parameters: dict[str, Any] 
 def build_book(extra_args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """Build the book the way the README does, warnings as errors."""
     jb = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(jb), "build", str(ROOT), "-W", "-n", "--keep-going", *extra_args]
+    cmd = [str(jb), "build", str(ROOT), "-W", "--keep-going", *extra_args]
     env = dict(os.environ, TQDM_DISABLE="1")
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
 
