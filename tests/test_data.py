@@ -1,4 +1,5 @@
-"""Data sets, loaders, tokenizer and vocabulary. Nothing here downloads: every test that
+"""Data sets, loaders, tokenizer and vocabulary. Nothing here reaches the network (the test of
+``_download`` itself reads a ``file://`` URL); every other test that
 could reach the network replaces ``lrnotes.data._download`` with a stand-in that either
 fails the test, raises like a failed download, or writes a small archive in the real
 format. CIFAR-10, aclImdb and the UCI sentences are tested on small files the tests write in

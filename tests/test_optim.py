@@ -143,8 +143,11 @@ def state_equal(a: LARS, b: LARS) -> bool:
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("case", CASES)
 def test_foreach_and_per_tensor_paths_agree_exactly(case, dtype):
+    """Exact for float32 and float64. (For float16 torch's CPU foreach kernels round a
+    Python scalar such as the momentum to float16 first, so the last bit can differ.)"""
     weights = [w.to(dtype) for w in initial_weights()]
-    weights.append(torch.randn(4, 2, dtype=torch.float16 if dtype == torch.float32 else dtype))
+    other = torch.float64 if dtype == torch.float32 else torch.float32  # a second bucket
+    weights.append(torch.randn(4, 2, generator=torch.Generator().manual_seed(1), dtype=other))
     runs = [run_lars(weights, 25, 0.5, foreach, trust_coefficient=0.2, **CASES[case])
             for foreach in (False, True)]
     (slow, slow_opt), (fast, fast_opt) = runs
