@@ -221,7 +221,7 @@ def test_state_dict_resume_is_exact_and_closure_is_supported():
 
     def train(net, opt, batches):
         for x in batches:
-            def closure():
+            def closure(x=x):
                 opt.zero_grad()
                 loss = net(x).pow(2).mean()
                 loss.backward()
