@@ -1,0 +1,697 @@
+"""Data sets and loaders: sklearn digits (offline), CIFAR-10, the UCI sentiment sentences and
+the Stanford IMDB reviews, with a small tokenizer and vocabulary that replace the retired
+torchtext.
+
+Everything lives in one data directory, :func:`data_dir` (``$LRNOTES_DATA``, else
+``~/.cache/lrnotes``). A data set that is missing is downloaded from its public home when
+``download=True``; when it is missing and cannot be downloaded, a :class:`DataNotFoundError`
+says which file was looked for, where, and how to get it. No function ever substitutes other
+data. Downloads go to a temporary file that is renamed into place only when complete, and
+archives are unpacked into a temporary folder that is renamed into place, so an interrupted
+download never leaves a half data set behind.
+
+torchvision and scikit-learn are imported inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import urllib.request
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from http.client import HTTPException
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+
+Example = tuple[str, int]
+"""One labelled text: ``(text, label)``."""
+
+SENTENCES_URL = "https://archive.ics.uci.edu/static/public/331/sentiment+labelled+sentences.zip"
+IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+IMDB_MD5 = "7c2ac02c03563afcf9b574c7e56c153a"
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+
+_SENTENCE_FILES = {
+    "imdb": "imdb_labelled.txt",
+    "yelp": "yelp_labelled.txt",
+    "amazon": "amazon_cells_labelled.txt",
+}
+_SENTENCES_DIR = "sentiment-labelled-sentences"
+_CIFAR_DIR = "cifar-10-batches-py"
+_CIFAR_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
+                "test_batch", "batches.meta")
+_IMDB_SPLITS = ("train/pos", "train/neg", "test/pos", "test/neg")
+_SMALL_DATASET = 10_000  # below this many examples, worker processes cost more than they save
+
+
+# --- data directory and downloads --------------------------------------------
+
+
+def data_dir() -> Path:
+    """The data directory: ``$LRNOTES_DATA`` when set, else ``~/.cache/lrnotes``.
+
+    It is not created here; a download creates it.
+
+    Example::
+
+        >>> import os; os.environ["LRNOTES_DATA"] = "/tmp/lrnotes-data"
+        >>> data_dir()
+        PosixPath('/tmp/lrnotes-data')
+    """
+    env = os.environ.get("LRNOTES_DATA")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "lrnotes"
+
+
+class DataNotFoundError(FileNotFoundError):
+    """A data set is missing and was not (or could not be) downloaded.
+
+    The message names the file looked for, the directory, the public URL and the
+    ``LRNOTES_DATA`` variable; ``filename`` holds the path looked for.
+    """
+
+    def __init__(self, name: str, looked_for: Path, directory: Path, url: str, reason: str):
+        message = (
+            f"{name} not found: looked for {looked_for} in {directory} ({reason}). "
+            f"Call again with download=True to fetch it from {url}, or download and unpack it "
+            f"there yourself; set LRNOTES_DATA to use another data directory "
+            f"(the data directory is now {data_dir()})."
+        )
+        super().__init__(message)
+        self.message = message
+        self.filename = str(looked_for)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _download(url: str, dest: Path, *, md5: str | None = None) -> Path:
+    """Download ``url`` to ``dest`` with a progress bar; ``dest`` appears only when complete."""
+    from tqdm.auto import tqdm
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        digest = hashlib.md5(usedforsecurity=False)
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                      desc=dest.name) as bar:
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    bar.update(len(chunk))
+        if md5 is not None and digest.hexdigest() != md5:
+            raise OSError(f"{url} has md5 {digest.hexdigest()}, expected {md5}")
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def _extract_tar(archive: Path, dest: Path, keep: re.Pattern[str]) -> None:
+    """Unpack the regular files of ``archive`` whose names match ``keep`` into ``dest``.
+
+    Only names that ``keep`` matches in full are written, so a member name cannot
+    escape ``dest``.
+    """
+    with tarfile.open(archive, "r:*") as tar:
+        for member in tar:
+            if member.isfile() and keep.fullmatch(member.name):
+                target = dest / member.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                source = tar.extractfile(member)
+                if source is None:
+                    raise tarfile.ReadError(f"{archive}: cannot read member {member.name}")
+                with source, open(target, "wb") as out:
+                    shutil.copyfileobj(source, out)
+
+
+_DOWNLOAD_ERRORS = (OSError, HTTPException, tarfile.TarError, zipfile.BadZipFile)
+
+
+def _fetch_folder(name: str, url: str, md5: str | None, root: Path, folder: str,
+                  keep: re.Pattern[str], looked_for: Path) -> None:
+    """Download the archive at ``url`` and rename its ``folder`` into ``root`` (atomically)."""
+    final = root / folder
+    if final.exists():
+        raise DataNotFoundError(name, looked_for, root, url,
+                                f"{final} exists but is incomplete; delete it to download again")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=root, prefix=f".{folder}.") as tmp:
+            archive = _download(url, Path(tmp) / url.rsplit("/", 1)[-1], md5=md5)
+            _extract_tar(archive, Path(tmp) / "unpacked", keep)
+            os.replace(Path(tmp) / "unpacked" / folder, final)
+    except _DOWNLOAD_ERRORS as exc:
+        raise DataNotFoundError(name, looked_for, root, url, f"the download failed: {exc}") from exc
+    if not looked_for.exists():
+        raise DataNotFoundError(name, looked_for, root, url,
+                                "the downloaded archive does not contain it")
+
+
+# --- loaders -----------------------------------------------------------------
+
+
+def make_loader(dataset: Dataset, *, batch_size: int, shuffle: bool, seed: int = 0,
+                collate_fn: Callable[[list[Any]], Any] | None = None,
+                device: str | torch.device | None = None, num_workers: int | None = None,
+                drop_last: bool = False) -> DataLoader:
+    """A :class:`~torch.utils.data.DataLoader` with seeded shuffling and device-aware settings.
+
+    - Shuffling draws from a ``torch.Generator`` seeded with ``seed``: the same seed gives
+      the same order of batches, epoch after epoch, independent of the global RNG.
+    - When ``torch.distributed`` is initialised, a
+      :class:`~torch.utils.data.distributed.DistributedSampler` (seeded with ``seed``)
+      splits the data among the ranks; call ``loader.sampler.set_epoch(epoch)`` at the
+      start of each epoch to reshuffle.
+    - ``num_workers=None`` picks 0 on the cpu, for datasets under 10,000 examples and for
+      in-memory tensors, else ``min(4, cpu count)``; ``pin_memory`` is on for cuda.
+
+    Example::
+
+        >>> ds = TensorDataset(torch.randn(10, 3), torch.arange(10))
+        >>> [y.tolist() for _, y in make_loader(ds, batch_size=4, shuffle=True, seed=0)]
+        [[3, 7, 5, 2], [0, 8, 1, 6], [9, 4]]
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if num_workers is not None and num_workers < 0:
+        raise ValueError(f"num_workers must be >= 0 or None, got {num_workers!r}")
+    size = len(dataset)  # type: ignore[arg-type]
+    if size == 0:
+        raise ValueError("dataset is empty (length 0); a loader needs at least one example")
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    if num_workers is None:
+        small = size < _SMALL_DATASET or isinstance(dataset, TensorDataset)
+        num_workers = 0 if dev.type == "cpu" or small else min(4, os.cpu_count() or 1)
+    options: dict[str, Any] = {
+        "batch_size": batch_size,
+        "collate_fn": collate_fn,
+        "num_workers": num_workers,
+        "pin_memory": dev.type == "cuda",
+        "drop_last": drop_last,
+        "persistent_workers": num_workers > 0,
+    }
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        from torch.utils.data.distributed import DistributedSampler
+
+        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
+        return DataLoader(dataset, sampler=sampler, **options)
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, shuffle=shuffle, generator=generator, **options)
+
+
+def _stratified_split(labels: Sequence[int], val_fraction: float,
+                      seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted train and validation indices; each class gives ``round(val_fraction * n)``."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    val = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        val.append(rng.permutation(members)[: round(val_fraction * len(members))])
+    val_idx = np.sort(np.concatenate(val))
+    train_idx = np.setdiff1d(np.arange(len(labels)), val_idx)
+    return train_idx, val_idx
+
+
+# --- sklearn digits ----------------------------------------------------------
+
+
+def digits(*, batch_size: int = 64, val_fraction: float = 0.2, seed: int = 0,
+           classes: Sequence[int] | None = None, relabel: bool = False, image: bool = False,
+           normalize: bool = True, loaders: bool = True,
+           device: str | torch.device | None = None) -> tuple[Any, ...]:
+    """scikit-learn's handwritten digits (1,797 8x8 images, 10 classes; no download).
+
+    The split is stratified by digit and seeded: the same ``seed`` gives the same
+    train/validation images whatever ``classes`` picks (the split is made on all 1,797
+    images, then filtered), so a model pretrained on ``classes=range(5)`` never saw a
+    validation image of any other run with the same seed.
+
+    - ``image=False``: ``X`` is ``N x 64``; ``image=True``: ``N x 1 x 8 x 8`` (for CNNs).
+    - ``normalize=True``: pixels are divided by 16 (their maximum), then standardised with the
+      mean and standard deviation of the training split of all ten digits (two scalars), so
+      one image gives one tensor whatever ``classes`` is; ``False`` keeps the raw 0..16 values.
+    - ``classes``: keep only these digits; labels stay the digits themselves unless
+      ``relabel=True``, which maps ``classes[i]`` to ``i`` (for a fresh, smaller head).
+    - ``loaders=True`` returns ``(train_loader, val_loader)`` (train shuffled with ``seed``);
+      ``loaders=False`` returns ``(X_train, y_train, X_val, y_val)`` tensors on ``device``.
+
+    Example::
+
+        >>> train_loader, val_loader = digits(batch_size=64)
+        >>> X, y = next(iter(train_loader)); X.shape, y.dtype
+        (torch.Size([64, 64]), torch.int64)
+    """
+    from sklearn.datasets import load_digits
+
+    if classes is not None:
+        classes = [int(c) for c in classes]
+        if not classes or len(set(classes)) != len(classes) or not set(classes) <= set(range(10)):
+            raise ValueError(f"classes must be distinct digits in 0..9, got {classes!r}")
+    bunch = load_digits()
+    X = torch.tensor(bunch.data, dtype=torch.float32)
+    y = torch.tensor(bunch.target, dtype=torch.long)
+    train_idx, val_idx = _stratified_split(bunch.target, val_fraction, seed)
+    train_idx, val_idx = torch.from_numpy(train_idx), torch.from_numpy(val_idx)
+    if normalize:
+        X = X / 16.0
+        mean, std = X[train_idx].mean(), X[train_idx].std()
+        X = (X - mean) / std
+    if image:
+        X = X.reshape(-1, 1, 8, 8)
+    if classes is not None:
+        keep = torch.isin(y, torch.tensor(classes))
+        train_idx, val_idx = train_idx[keep[train_idx]], val_idx[keep[val_idx]]
+        if relabel:
+            mapping = torch.full((10,), -1, dtype=torch.long)
+            mapping[torch.tensor(classes)] = torch.arange(len(classes))
+            y = mapping[y]
+    X_train, y_train, X_val, y_val = X[train_idx], y[train_idx], X[val_idx], y[val_idx]
+    if not loaders:
+        return tuple(t.to(device) if device is not None else t
+                     for t in (X_train, y_train, X_val, y_val))
+    train = make_loader(TensorDataset(X_train, y_train), batch_size=batch_size, shuffle=True,
+                        seed=seed, device=device)
+    val = make_loader(TensorDataset(X_val, y_val), batch_size=batch_size, shuffle=False,
+                      seed=seed, device=device)
+    return train, val
+
+
+# --- CIFAR-10 ----------------------------------------------------------------
+
+
+def cifar10(*, root: str | Path | None = None, batch_size: int = 128, subset: int | None = None,
+            augment: bool = True, download: bool = True, num_workers: int | None = None,
+            seed: int = 0, device: str | torch.device | None = None,
+            verify: bool = True) -> tuple[DataLoader, DataLoader]:
+    """CIFAR-10 (50,000 train and 10,000 test 32x32 colour images) through torchvision.
+
+    Files: ``root/cifar-10-batches-py/`` (``root`` defaults to ``data_dir() / "cifar10"``),
+    downloaded from torchvision's URL on first use when ``download=True``.
+    Batches are ``(N x 3 x 32 x 32 float, N int64)``, normalised per channel with
+    mean ``(0.4914, 0.4822, 0.4465)`` and std ``(0.2470, 0.2435, 0.2616)``:
+    ``x = (pixel / 255 - mean) / std``. With ``augment=True`` training images first get
+    ``RandomCrop(32, padding=4)`` and ``RandomHorizontalFlip()``; test images never do.
+
+    ``subset=n`` trains on a seeded random ``n`` of the 50,000 training images (the test
+    set stays whole). ``verify=True`` keeps torchvision's md5 check of the six batch files;
+    ``verify=False`` only checks that they exist, for files in the same format that you
+    made yourself (the tests do this). Returns ``(train_loader, test_loader)``.
+
+    Example::
+
+        >>> train_loader, test_loader = cifar10(subset=5000, batch_size=128)
+        >>> X, y = next(iter(train_loader)); X.shape
+        torch.Size([128, 3, 32, 32])
+    """
+    from torchvision import transforms
+    from torchvision.datasets import CIFAR10
+
+    root = Path(root).expanduser() if root is not None else data_dir() / "cifar10"
+    missing = [root / _CIFAR_DIR / f for f in _CIFAR_FILES if not (root / _CIFAR_DIR / f).exists()]
+    if missing:
+        if not download:
+            raise DataNotFoundError("CIFAR-10", missing[0], root, CIFAR10.url,
+                                    "download=False was passed")
+        _fetch_folder("CIFAR-10", CIFAR10.url, CIFAR10.tgz_md5, root, _CIFAR_DIR,
+                      re.compile(re.escape(_CIFAR_DIR) + r"/[\w.]+"), missing[0])
+
+    dataset_class = CIFAR10 if verify else _unverified_cifar10()
+    normalize = [transforms.ToTensor(), transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD)]
+    augmentation = [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()]
+    train_transform = transforms.Compose((augmentation if augment else []) + normalize)
+    try:
+        train_set = dataset_class(root, train=True, transform=train_transform, download=False)
+        test_set = dataset_class(root, train=False, transform=transforms.Compose(normalize),
+                                 download=False)
+    except RuntimeError as exc:
+        raise RuntimeError(
+            f"the CIFAR-10 files in {root / _CIFAR_DIR} fail torchvision's md5 check ({exc}); "
+            "delete that folder and call again with download=True, or pass verify=False "
+            "for files you made yourself"
+        ) from exc
+    if subset is not None:
+        if isinstance(subset, bool) or not isinstance(subset, int) or not 1 <= subset <= len(
+                train_set):
+            raise ValueError(f"subset must be an integer in [1, {len(train_set)}], got {subset!r}")
+        generator = torch.Generator().manual_seed(seed)
+        indices = torch.randperm(len(train_set), generator=generator)[:subset].sort().values
+        train_set = Subset(train_set, indices.tolist())
+    train = make_loader(train_set, batch_size=batch_size, shuffle=True, seed=seed, device=device,
+                        num_workers=num_workers)
+    test = make_loader(test_set, batch_size=batch_size, shuffle=False, seed=seed, device=device,
+                       num_workers=num_workers)
+    return train, test
+
+
+def _unverified_cifar10() -> type:
+    """torchvision's CIFAR10 with the md5s set to None: its check then tests existence only."""
+    from torchvision.datasets import CIFAR10
+
+    class UnverifiedCIFAR10(CIFAR10):
+        train_list = [[name, None] for name, _ in CIFAR10.train_list]
+        test_list = [[name, None] for name, _ in CIFAR10.test_list]
+        meta = {**CIFAR10.meta, "md5": None}
+
+    return UnverifiedCIFAR10
+
+
+# --- UCI sentiment labelled sentences ----------------------------------------
+
+
+def _decode(raw: bytes) -> str:
+    """UTF-8, else Latin-1 (one byte per character: the original's 0x85 becomes U+0085)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _read_sentences(path: Path) -> list[Example]:
+    """Records end with ``"\\n"`` only (a sentence may hold U+0085); ``sentence<TAB>label``."""
+    examples = []
+    for number, record in enumerate(_decode(path.read_bytes()).split("\n"), start=1):
+        record = record.rstrip("\r")
+        if not record.strip():
+            continue
+        text, sep, label = record.rpartition("\t")
+        if not sep or label.strip() not in ("0", "1"):
+            raise ValueError(f"{path}, record {number}: expected 'sentence<TAB>0|1', "
+                             f"got {record[:80]!r}")
+        examples.append((text.strip(), int(label)))
+    return examples
+
+
+def _fetch_sentences(root: Path, wanted: list[str], looked_for: Path) -> None:
+    """Download the UCI zip and move the ``wanted`` files into ``root/sentiment-labelled-...``."""
+    final = root / _SENTENCES_DIR
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=root, prefix=f".{_SENTENCES_DIR}.") as tmp:
+            archive = _download(SENTENCES_URL, Path(tmp) / "sentiment_labelled_sentences.zip")
+            with zipfile.ZipFile(archive) as zf:
+                members = {Path(m.filename).name: m for m in zf.infolist()
+                           if not m.is_dir() and "__MACOSX" not in m.filename}
+                final.mkdir(exist_ok=True)
+                for name in wanted:
+                    if name not in members:
+                        raise DataNotFoundError("The UCI sentiment sentences", looked_for, root,
+                                                SENTENCES_URL, f"the zip has no {name}")
+                    staged = Path(tmp) / name
+                    with zf.open(members[name]) as source, open(staged, "wb") as out:
+                        shutil.copyfileobj(source, out)
+                    os.replace(staged, final / name)
+    except DataNotFoundError:
+        raise
+    except _DOWNLOAD_ERRORS as exc:
+        raise DataNotFoundError("The UCI sentiment sentences", looked_for, root, SENTENCES_URL,
+                                f"the download failed: {exc}") from exc
+
+
+def sentences(*, sources: Sequence[str] = ("imdb", "yelp", "amazon"), val_fraction: float = 0.2,
+              seed: int = 0, download: bool = True,
+              root: str | Path | None = None) -> tuple[list[Example], list[Example]]:
+    """The UCI "Sentiment Labelled Sentences" (Kotzias et al., KDD 2015; CC BY 4.0).
+
+    1,000 sentences from each of IMDB, Yelp and Amazon, 500 positive (label 1) and 500
+    negative (label 0) each. Files: ``root/sentiment-labelled-sentences/``
+    ``{imdb,yelp,amazon_cells}_labelled.txt`` (``root`` defaults to :func:`data_dir`),
+    fetched from the UCI repository's zip when missing and ``download=True``.
+
+    Records are split on ``"\\n"`` only, never with ``str.splitlines`` (some sentences hold
+    U+0085, which ``splitlines`` treats as a line break); each is ``sentence<TAB>label``.
+    Files are read as UTF-8, else Latin-1. Texts are stripped of surrounding whitespace.
+
+    Returns ``(train, val)``, lists of ``(text, label)`` in file order, split with
+    ``val_fraction`` of each label of the pooled ``sources`` in validation (seeded).
+
+    Example::
+
+        >>> train, val = sentences(seed=0)
+        >>> len(train), len(val), train[0][0][:40], train[0][1]
+        (2400, 600, 'A very, very, very slow-moving, aimless ', 0)
+    """
+    if isinstance(sources, str) or not sources or not set(sources) <= set(_SENTENCE_FILES):
+        raise ValueError(f"sources must be a non-empty sequence drawn from "
+                         f"{tuple(_SENTENCE_FILES)}, got {sources!r}")
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    root = Path(root).expanduser() if root is not None else data_dir()
+    paths = [root / _SENTENCES_DIR / _SENTENCE_FILES[s] for s in dict.fromkeys(sources)]
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        if not download:
+            raise DataNotFoundError("The UCI sentiment sentences", missing[0], root,
+                                    SENTENCES_URL, "download=False was passed")
+        _fetch_sentences(root, [p.name for p in missing], missing[0])
+    examples = [example for path in paths for example in _read_sentences(path)]
+    train_idx, val_idx = _stratified_split([label for _, label in examples], val_fraction, seed)
+    return [examples[i] for i in train_idx], [examples[i] for i in val_idx]
+
+
+# --- Stanford IMDB reviews (aclImdb) -------------------------------------------
+
+
+def imdb(*, root: str | Path | None = None, download: bool = True, max_reviews: int | None = None,
+         seed: int = 0) -> tuple[list[Example], list[Example]]:
+    """The Stanford Large Movie Review Dataset v1 (Maas et al., ACL 2011): 25,000 train and
+    25,000 test reviews, half positive (label 1) and half negative (label 0).
+
+    Files: ``root/aclImdb/{train,test}/{pos,neg}/*.txt`` (``root`` defaults to
+    :func:`data_dir`), downloaded (84 MB) and unpacked on first use when ``download=True``;
+    only these four folders are unpacked (not ``unsup``). Texts are read as UTF-8 and kept
+    as they are (with their ``<br />`` tags, which :func:`tokenize` removes).
+
+    Returns ``(train, test)``, lists of ``(text, label)`` sorted by label folder then file
+    name. ``max_reviews=n`` keeps a seeded, uniformly drawn ``n`` reviews of each split
+    (only those files are read).
+
+    Example::
+
+        >>> train, test = imdb(max_reviews=2000)
+        >>> len(train), len(test), sorted({label for _, label in train})
+        (2000, 2000, [0, 1])
+    """
+    if max_reviews is not None and (isinstance(max_reviews, bool)
+                                    or not isinstance(max_reviews, int) or max_reviews < 1):
+        raise ValueError(f"max_reviews must be an integer >= 1 or None, got {max_reviews!r}")
+    root = Path(root).expanduser() if root is not None else data_dir()
+    folders = [root / "aclImdb" / split for split in _IMDB_SPLITS]
+    missing = [f for f in folders if not f.is_dir()]
+    if missing:
+        if not download:
+            raise DataNotFoundError("The IMDB reviews (aclImdb)", missing[0], root, IMDB_URL,
+                                    "download=False was passed")
+        _fetch_folder("The IMDB reviews (aclImdb)", IMDB_URL, IMDB_MD5, root, "aclImdb",
+                      re.compile(r"aclImdb/(train|test)/(pos|neg)/[^/]+\.txt"), missing[0])
+    rng = np.random.default_rng(seed)
+    splits = []
+    for split in ("train", "test"):
+        files = [(path, label) for folder, label in (("neg", 0), ("pos", 1))
+                 for path in sorted((root / "aclImdb" / split / folder).glob("*.txt"))]
+        if max_reviews is not None and max_reviews < len(files):
+            files = [files[i] for i in np.sort(rng.choice(len(files), max_reviews, replace=False))]
+        splits.append([(path.read_text(encoding="utf-8"), label) for path, label in files])
+    return splits[0], splits[1]
+
+
+# --- tokenizer, vocabulary, text loaders --------------------------------------
+
+_BASIC_ENGLISH = [(re.compile(pattern), replacement) for pattern, replacement in (
+    (r"\'", " '  "), (r"\"", ""), (r"\.", " . "), (r"<br \/>", " "), (r",", " , "),
+    (r"\(", " ( "), (r"\)", " ) "), (r"\!", " ! "), (r"\?", " ? "), (r"\;", " "), (r"\:", " "),
+    (r"\s+", " "),
+)]
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case ``text`` and split it into words and punctuation, as torchtext's
+    ``get_tokenizer("basic_english")`` did.
+
+    The rules are torchtext's, in its order: lower-case; ``'`` becomes a token of its own;
+    ``"`` is dropped; ``.`` ``,`` ``(`` ``)`` ``!`` ``?`` become tokens of their own; the
+    HTML break ``<br />`` (IMDB reviews have them), ``;`` and ``:`` become spaces; then split
+    on whitespace. The tokens are the same as torchtext's for every input; the one
+    difference is that there is no torchtext to install. Like the original it keeps other
+    punctuation attached (``"slow-moving"``, ``"$5"``, ``"&"``) and splits contractions
+    around the apostrophe (``"don't"`` -> ``don ' t``).
+
+    Example::
+
+        >>> tokenize("Wow... Loved this place!<br />Don't (ever) go.")
+        ['wow', '.', '.', '.', 'loved', 'this', 'place', '!', 'don', "'", 't', '(', 'ever', ')', 'go', '.']
+    """  # noqa: E501
+    text = text.lower()
+    for pattern, replacement in _BASIC_ENGLISH:
+        text = pattern.sub(replacement, text)
+    return text.split()
+
+
+class Vocab:
+    """A token <-> index map with ``"<pad>" = 0`` and ``"<unk>" = 1``; unknown tokens map to 1.
+
+    Build one with :meth:`Vocab.build`; ``Vocab(itos)`` rebuilds a saved one from its list
+    of tokens (``itos[0] == "<pad>"``, ``itos[1] == "<unk>"``).
+
+    Example::
+
+        >>> vocab = Vocab.build([["a", "b", "a"], ["c", "a", "b"]], min_freq=2)
+        >>> vocab.itos, vocab.encode(["a", "c", "b"])
+        (['<pad>', '<unk>', 'a', 'b'], [2, 1, 3])
+    """
+
+    PAD = "<pad>"
+    UNK = "<unk>"
+    pad_index = 0
+    unk_index = 1
+
+    def __init__(self, itos: Sequence[str]):
+        itos = list(itos)
+        if itos[:2] != [self.PAD, self.UNK]:
+            raise ValueError(f"itos must start with {[self.PAD, self.UNK]}, got {itos[:2]!r}")
+        if len(set(itos)) != len(itos):
+            raise ValueError("itos must not repeat a token")
+        self.itos: list[str] = itos
+        self.stoi: dict[str, int] = {token: i for i, token in enumerate(itos)}
+
+    @classmethod
+    def build(cls, token_lists: Iterable[Iterable[str]], *, min_freq: int = 1,
+              max_size: int | None = None) -> Vocab:
+        """Count the tokens of ``token_lists`` and keep those seen at least ``min_freq`` times.
+
+        Order: the two specials, then by descending count, ties alphabetically (as
+        torchtext's ``build_vocab_from_iterator``). ``max_size`` caps ``len(vocab)``,
+        specials included (torchtext's ``max_tokens``); it must be at least 3.
+        """
+        if isinstance(min_freq, bool) or not isinstance(min_freq, int) or min_freq < 1:
+            raise ValueError(f"min_freq must be an integer >= 1, got {min_freq!r}")
+        if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int)
+                                     or max_size < 3):
+            raise ValueError(f"max_size must be an integer >= 3 (two specials and one word) "
+                             f"or None, got {max_size!r}")
+        counts: Counter[str] = Counter()
+        for tokens in token_lists:
+            counts.update(tokens)
+        for special in (cls.PAD, cls.UNK):
+            counts.pop(special, None)
+        words = sorted((token for token, count in counts.items() if count >= min_freq),
+                       key=lambda token: (-counts[token], token))
+        if max_size is not None:
+            words = words[: max_size - 2]
+        return cls([cls.PAD, cls.UNK, *words])
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, token: object) -> bool:
+        return token in self.stoi
+
+    def __getitem__(self, token: str) -> int:
+        return self.stoi.get(token, self.unk_index)
+
+    def encode(self, tokens: Iterable[str]) -> list[int]:
+        """The indices of ``tokens``; a token not in the vocabulary gives ``unk_index`` (1)."""
+        return [self.stoi.get(token, self.unk_index) for token in tokens]
+
+    def decode(self, indices: Iterable[int]) -> list[str]:
+        """The tokens at ``indices``."""
+        return [self.itos[i] for i in indices]
+
+    def __repr__(self) -> str:
+        return f"Vocab(size={len(self)})"
+
+
+class TextDataset(Dataset):
+    """Labelled texts, tokenized and encoded once: item ``i`` is ``(LongTensor T_i, label)``.
+
+    ``max_len`` keeps the first ``max_len`` tokens. A text with no tokens is encoded as one
+    ``<unk>``, so that every length is at least 1 (``pack_padded_sequence`` needs that).
+
+    Example::
+
+        >>> vocab = Vocab.build([tokenize("good film"), tokenize("bad film")])
+        >>> TextDataset([("A good, good film", 1)], vocab)[0]
+        (tensor([1, 4, 1, 4, 2]), 1)
+    """
+
+    def __init__(self, examples: Sequence[Example], vocab: Vocab, *,
+                 tokenizer: Callable[[str], list[str]] = tokenize, max_len: int | None = None):
+        if max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, int)
+                                    or max_len < 1):
+            raise ValueError(f"max_len must be an integer >= 1 or None, got {max_len!r}")
+        self.vocab = vocab
+        self.labels = [int(label) for _, label in examples]
+        self.tokens = [torch.tensor(vocab.encode(tokenizer(text)[:max_len]) or [vocab.unk_index],
+                                    dtype=torch.long) for text, _ in examples]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.tokens[index], self.labels[index]
+
+
+def pad_collate(batch: Sequence[tuple[torch.Tensor, int]],
+                pad_index: int = 0) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Pad a batch of ``(tokens, label)`` to ``((B x T tokens, B lengths), B labels)``.
+
+    ``T`` is the longest sequence in the batch; shorter ones are filled with ``pad_index``
+    on the right. The order of the batch is kept (use ``enforce_sorted=False`` when
+    packing). ``lengths`` is an int64 tensor on the cpu, as
+    :func:`torch.nn.utils.rnn.pack_padded_sequence` needs.
+
+    Example::
+
+        >>> (tokens, lengths), labels = pad_collate([(torch.tensor([5, 6, 7]), 1),
+        ...                                          (torch.tensor([8]), 0)])
+        >>> tokens.tolist(), lengths.tolist(), labels.tolist()
+        ([[5, 6, 7], [8, 0, 0]], [3, 1], [1, 0])
+    """
+    sequences = [tokens for tokens, _ in batch]
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
+    padded = torch.nn.utils.rnn.pad_sequence(sequences, batch_first=True, padding_value=pad_index)
+    labels = torch.tensor([int(label) for _, label in batch], dtype=torch.long)
+    return (padded, lengths), labels
+
+
+def text_loaders(train: Sequence[Example], val: Sequence[Example], *, batch_size: int = 64,
+                 min_freq: int = 1, max_size: int | None = None, max_len: int | None = None,
+                 seed: int = 0, device: str | torch.device | None = None,
+                 num_workers: int | None = None) -> tuple[DataLoader, DataLoader, Vocab]:
+    """Tokenize, build the vocabulary on ``train`` only, and return
+    ``(train_loader, val_loader, vocab)``.
+
+    Batches are ``((tokens B x T, lengths B), labels B)`` from :func:`pad_collate`; the
+    train loader is shuffled with ``seed``. ``min_freq`` and ``max_size`` go to
+    :meth:`Vocab.build`, ``max_len`` to :class:`TextDataset`.
+
+    Example::
+
+        >>> train_loader, val_loader, vocab = text_loaders(*sentences(), batch_size=32)
+        >>> (tokens, lengths), labels = next(iter(train_loader)); tokens.shape[0]
+        32
+    """
+    vocab = Vocab.build((tokenize(text) for text, _ in train), min_freq=min_freq,
+                        max_size=max_size)
+    train_set = TextDataset(train, vocab, max_len=max_len)
+    val_set = TextDataset(val, vocab, max_len=max_len)
+    options: dict[str, Any] = {"batch_size": batch_size, "seed": seed, "device": device,
+                               "num_workers": num_workers, "collate_fn": pad_collate}
+    return (make_loader(train_set, shuffle=True, **options),
+            make_loader(val_set, shuffle=False, **options), vocab)
