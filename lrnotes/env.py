@@ -28,7 +28,8 @@ def pick_device(device: str | torch.device | None = "auto") -> torch.device:
         raise ValueError(f"device must be a string or torch.device, got {device!r}")
     kind = device.split(":")[0]
     if kind not in _DEVICES:
-        raise ValueError(f"device must be one of {_DEVICES} (optionally with ':index'), got {device!r}")
+        raise ValueError(
+            f"device must be one of {_DEVICES} (optionally with ':index'), got {device!r}")
     if kind == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -38,8 +39,10 @@ def pick_device(device: str | torch.device | None = "auto") -> torch.device:
         return torch.device("cpu")
     if kind == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was asked for, but torch.cuda.is_available() is False")
-    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("device='mps' was asked for, but torch.backends.mps.is_available() is False")
+    mps = getattr(torch.backends, "mps", None)
+    if kind == "mps" and not (mps is not None and mps.is_available()):
+        raise ValueError(
+            "device='mps' was asked for, but torch.backends.mps.is_available() is False")
     return torch.device(device)
 
 
@@ -75,7 +78,10 @@ def setup(seed: int = 0, device: str | torch.device = "auto", plots: bool = True
     if plots:
         _plot_defaults()
     if verbose:
-        name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu"
+        if dev.type == "cuda":
+            name = torch.cuda.get_device_name(dev)
+        else:
+            name = platform.processor() or dev.type
         print(f"lrnotes: torch {torch.__version__}, python {platform.python_version()}, "
               f"device {dev} ({name}), seed {seed}")
     return dev

@@ -4,10 +4,10 @@ same way, the conda environment installs what pyproject.toml declares, no heavy 
 from __future__ import annotations
 
 import re
-import tomllib
 
 import nbformat
 import pytest
+import tomllib
 import yaml
 from notebooks import BOOK, ROOT, chapters
 

@@ -331,7 +331,7 @@ def test_table_sgdr_float_multiplier():
 
 
 def test_table_clr_smith_2017():
-    # Smith 2017, section 3.1: cycle = floor(1 + t / (2 s)), x = |t / s - 2 cycle + 1|,
+    # Smith 2017 (CLR): cycle = floor(1 + t / (2 s)), x = |t / s - 2 cycle + 1|,
     # lr = low + (high - low) * max(0, 1 - x) * f; s = 4, low = 0.1, high = 1.0.
     _table(cyclic(low=0.1, high=1.0, half_cycle=4), {
         0: 0.1, 1: 0.325, 2: 0.55, 3: 0.775, 4: 1.0, 5: 0.775, 8: 0.1, 10: 0.55, 12: 1.0, 16: 0.1,
@@ -528,6 +528,46 @@ def test_resume_with_adam_betas_and_the_saved_schedule_wins():
     other = attach(_sgd(), constant(0.5))
     other.load_state_dict(sched.state_dict())
     assert other.schedule == cosine(100)
+
+
+def test_resume_loading_the_scheduler_before_the_optimizer():
+    schedule = warmup(cosine(30, 0.05), 4)
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
+    sched = attach(opt, schedule)
+    x = torch.ones(2, 3)
+    for _ in range(9):
+        _update(model, opt, x)
+        sched.step()
+    state = {"opt": opt.state_dict(), "sched": sched.state_dict()}
+    opt2 = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
+    sched2 = attach(opt2, schedule)
+    sched2.load_state_dict(state["sched"])
+    opt2.load_state_dict(state["opt"])
+    for _ in range(5):
+        assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"] == 0.2 * schedule(
+            sched.last_epoch)
+        assert sched2.last_epoch == sched.last_epoch
+        for o, sc in ((opt, sched), (opt2, sched2)):
+            o.step()
+            sc.step()
+
+
+def test_tensor_lrs_and_betas_are_written_in_place():
+    param = torch.nn.Parameter(torch.ones(3))
+    lr, beta1 = torch.tensor(0.01), torch.tensor(0.9)
+    opt = torch.optim.Adam([param], lr=lr, betas=(beta1, torch.tensor(0.999)))
+    cycle = one_cycle(10)
+    sched = attach(opt, cycle, momentum=cycle.momentum())
+    for t in range(1, 4):
+        param.grad = torch.ones(3)
+        opt.step()
+        sched.step()
+        assert opt.param_groups[0]["lr"] is lr and opt.param_groups[0]["betas"][0] is beta1
+        assert lr.item() == pytest.approx(0.01 * cycle(t), rel=1e-6)
+        assert beta1.item() == pytest.approx(cycle.momentum()(t), rel=1e-6)
+        assert sched.get_last_lr()[0] is not lr  # a copy, as torch's get_last_lr
 
 
 def test_param_groups_keep_their_ratios_and_defaults_are_never_read():

@@ -4,6 +4,7 @@ accumulation equals a big batch, AMP and clipping, exact resume in a new process
 from __future__ import annotations
 
 import os
+import runpy
 import subprocess
 import sys
 import textwrap
@@ -354,30 +355,32 @@ RESUME_SCRIPT = textwrap.dedent('''
         return {"params": [p.detach().clone() for p in model.parameters()],
                 "history": history.state_dict()}
 
-    mode, folder = sys.argv[1], sys.argv[2]
-    cases = [(False, 13), (True, 13), (False, 17)]
-    results = {}
-    for with_generator, k in cases:
-        ck = f"{folder}/ck_{with_generator}_{k}.pt"
-        if mode == "first":
+    CASES = [(False, 13), (True, 13), (False, 17)]  # (loader generator?, interrupted call)
+
+    def first(folder):  # uninterrupted and interrupted runs
+        results = {}
+        for with_generator, k in CASES:
             results[(with_generator, k)] = run(with_generator)
+            ck = f"{folder}/ck_{with_generator}_{k}.pt"
             assert run(with_generator, interrupt_at=k, checkpoint=ck) is None
-        else:
-            results[(with_generator, k)] = run(with_generator, checkpoint=ck, resume=True)
-    torch.save(results, f"{folder}/{mode}.pt")
+        return results
+
+    if __name__ == "__main__":  # resume each interrupted run, in this new process
+        folder = sys.argv[1]
+        torch.save({(g, k): run(g, checkpoint=f"{folder}/ck_{g}_{k}.pt", resume=True)
+                    for g, k in CASES}, f"{folder}/resumed.pt")
 ''')
 
 
 def test_resume_in_a_new_process_gives_bitwise_the_uninterrupted_parameters(tmp_path):
     script = tmp_path / "resume_script.py"
     script.write_text(RESUME_SCRIPT)
+    first = runpy.run_path(str(script))["first"](str(tmp_path))  # here, to save an import
     env = {**os.environ, "TQDM_DISABLE": "1"}
-    for mode in ("first", "resume"):
-        done = subprocess.run([sys.executable, str(script), mode, str(tmp_path)], cwd=ROOT,
-                              env=env, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr[-3000:]
-    first = torch.load(tmp_path / "first.pt", weights_only=False)
-    resumed = torch.load(tmp_path / "resume.pt", weights_only=False)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    resumed = torch.load(tmp_path / "resumed.pt", weights_only=False)
     for case, full in first.items():
         again = resumed[case]
         for a, b in zip(full["params"], again["params"], strict=True):
