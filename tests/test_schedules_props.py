@@ -1,0 +1,146 @@
+"""Property tests (hypothesis) for lrnotes.schedules: any schedule, however nested."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lrnotes.schedules import (
+    Schedule,
+    attach,
+    constant,
+    cosine,
+    cyclic,
+    exponential,
+    inverse_sqrt,
+    join,
+    linear,
+    multistep,
+    one_cycle,
+    per_epoch,
+    polynomial,
+    step,
+    warm_restarts,
+    warmup,
+    wsd,
+)
+
+PROPS = settings(max_examples=60, deadline=None, database=None)
+
+unit = st.floats(0.0, 1.0, allow_nan=False)
+level = st.floats(0.0, 10.0, allow_nan=False)
+length = st.integers(1, 200)
+after = st.sampled_from(["hold", "cycle"])
+
+
+@st.composite
+def wsds(draw):
+    total = draw(length)
+    decay_steps = draw(st.integers(1, total))
+    warmup_steps = draw(st.integers(0, total - decay_steps))
+    decay = draw(st.sampled_from(["linear", "cosine", "1-sqrt"]))
+    return wsd(total, warmup_steps, decay_steps, decay, draw(unit), draw(after))
+
+
+leaves = st.one_of(
+    st.builds(constant, level),
+    st.builds(linear, level, level, length, after),
+    st.builds(step, st.integers(1, 50), unit),
+    st.builds(multistep, st.lists(st.integers(0, 300), unique=True, max_size=5).map(sorted), unit),
+    st.builds(exponential, unit),
+    st.builds(polynomial, length, st.floats(0.0, 4.0), unit, after),
+    st.builds(cosine, length, unit, after),
+    st.builds(warm_restarts, st.integers(1, 50), st.floats(1.0, 3.0), unit, unit),
+    st.builds(cyclic, level, level, st.integers(1, 50),
+              st.sampled_from(["triangular", "triangular2", "exp_range"]),
+              st.floats(0.5, 1.0), st.none() | st.integers(1, 50)),
+    st.builds(one_cycle, st.integers(10, 300), st.floats(0.15, 0.45), unit, unit,
+              st.sampled_from(["cos", "linear"]), st.booleans(), after),
+    st.builds(lambda s, high, low: s.momentum(high, low),
+              st.builds(one_cycle, st.integers(10, 300), st.floats(0.15, 0.45)), unit, unit),
+    wsds(),
+    st.builds(inverse_sqrt, st.integers(1, 100)),
+)
+
+
+@st.composite
+def joins(draw, children):
+    parts = draw(st.lists(children, min_size=1, max_size=4))
+    boundaries = sorted(draw(st.lists(st.integers(1, 300), min_size=len(parts) - 1,
+                                      max_size=len(parts) - 1, unique=True)))
+    return join(parts, boundaries)
+
+
+schedules = st.recursive(
+    leaves,
+    lambda children: st.one_of(
+        st.builds(warmup, children, st.integers(1, 50), st.none() | unit),
+        st.builds(per_epoch, children, st.integers(1, 10)),
+        joins(children),
+    ),
+    max_leaves=6,
+)
+
+
+@PROPS
+@given(schedules, st.integers(0, 10**9))
+def test_values_are_finite_and_non_negative(schedule, far):
+    values = schedule.values(700)
+    assert values.dtype == np.float64 and values.shape == (700,)
+    assert np.isfinite(values).all() and (values >= 0).all()
+    assert np.isfinite(schedule(far)) and schedule(far) >= 0
+
+
+@PROPS
+@given(schedules, st.lists(st.integers(0, 699), min_size=1, max_size=10))
+def test_values_agree_with_calls(schedule, times):
+    values = schedule.values(700)
+    for t in times:
+        assert values[t] == schedule(t)
+
+
+@PROPS
+@given(schedules)
+def test_pickle_and_plain_data_round_trip(schedule):
+    for restored in (pickle.loads(pickle.dumps(schedule)), Schedule.from_dict(schedule.to_dict())):
+        assert restored == schedule and repr(restored) == repr(schedule)
+        np.testing.assert_array_equal(restored.values(300), schedule.values(300))
+
+
+@PROPS
+@given(schedules, st.integers(1, 300), level, length)
+def test_join_is_continuous_where_its_parts_meet(left, boundary, end, steps):
+    # the right part is built to start where the left part would be at the boundary
+    right = linear(start=left(boundary), end=end, steps=steps)
+    joined = join([left, right], [boundary])
+    values = joined.values(boundary + steps + 5)
+    assert values[boundary] == left(boundary)
+    np.testing.assert_array_equal(values[:boundary], left.values(boundary))
+    np.testing.assert_array_equal(values[boundary:], right.values(steps + 5))
+
+
+@PROPS
+@given(schedules, st.integers(1, 50))
+def test_warmup_meets_its_schedule(schedule, steps):
+    ramped = warmup(schedule, steps)
+    values = ramped.values(steps + 1)
+    assert values[steps] == schedule(0)
+    assert 0 < values[0] or schedule(0) == 0  # no zero-lr first update unless the peak is 0
+    np.testing.assert_allclose(np.diff(values[: steps + 1]), schedule(0) / (steps + 1),
+                               rtol=1e-9, atol=1e-12)
+
+
+@settings(max_examples=20, deadline=None, database=None)
+@given(schedules, st.floats(1e-4, 1.0))
+def test_attached_lrs_are_the_schedule_times_base(schedule, base):
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=base)
+    sched = attach(opt, schedule, count="calls")
+    lrs = []
+    for _ in range(600):  # crosses the scheduler's first block of precomputed values
+        lrs.append(opt.param_groups[0]["lr"])
+        sched.step()
+    np.testing.assert_array_equal(np.array(lrs), base * schedule.values(600))
