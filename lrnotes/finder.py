@@ -1,0 +1,528 @@
+"""The LR range test (Smith, 2017, sec. 3.3): raise the lr step by step, watch the loss, put
+everything back.
+
+:func:`lr_find` trains the model for ``num_steps`` optimizer updates while the learning rate
+sweeps from ``start_lr`` to ``end_lr``, records the raw and the smoothed loss, stops when the loss
+diverges, and then restores the model, the optimizer, the GradScaler and the random number
+generators bit for bit, in memory, whatever happened (success, exception, KeyboardInterrupt).
+:class:`LRFindResult` holds the curve, the suggestion rules and a plot.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+import random
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+MODES = ("exp", "linear")
+METHODS = ("steepest", "valley", "minimum")
+
+
+# --- the result ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LRFindResult:
+    """The curve an LR range test recorded, and the rules that read an lr off it.
+
+    ``lrs[i]`` is the lr of the reference param group used by the ``i``-th optimizer update
+    (set before that update), ``losses[i]`` the loss measured at that step (the training loss of
+    the step's batches, or the validation loss after the update when ``lr_find`` had a
+    ``val_loader``) and ``smoothed[i]`` its debiased exponential moving average (see
+    :func:`lr_find`). ``stop_lr`` is the lr of the step that stopped the run early (that step is
+    recorded when it diverged, and left out when its loss was not finite).
+
+    Example::
+
+        >>> r = LRFindResult(lrs=[1e-3, 1e-2, 1e-1, 1.0], losses=[1.0, 0.8, 0.3, 2.0],
+        ...                  smoothed=[1.0, 0.8, 0.3, 2.0])
+        >>> r.suggest("minimum")
+        0.01
+    """
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    smoothed: np.ndarray
+    stopped_early: bool = False
+    stop_reason: str = ""
+    stop_lr: float | None = None
+    loss_label: str = "training loss"
+
+    def __post_init__(self) -> None:
+        for name in ("lrs", "losses", "smoothed"):
+            array = np.asarray(getattr(self, name), dtype=np.float64)
+            if array.ndim != 1 or array.size == 0:
+                raise ValueError(
+                    f"{name} must be a non-empty 1-D sequence, got shape {array.shape}")
+            object.__setattr__(self, name, array)
+        if not len(self.lrs) == len(self.losses) == len(self.smoothed):
+            raise ValueError(
+                "lrs, losses and smoothed must have the same length, got "
+                f"{len(self.lrs)}, {len(self.losses)} and {len(self.smoothed)}"
+            )
+        if not np.all(self.lrs > 0):
+            raise ValueError("lrs must all be > 0 (they are read on a log scale)")
+
+    def suggest(self, method: str = "valley") -> float:
+        """Return the lr that rule ``method`` reads off the smoothed curve.
+
+        - ``"steepest"``: the lr where the smoothed loss falls fastest against ``log10(lr)``
+          (``np.gradient``), searched from the ``n // 10``-th point (the first points only show
+          the smoothing settling) up to the minimum of the smoothed loss (past the minimum the
+          run is diverging), as torch-lr-finder does.
+        - ``"valley"``: fastai's rule: after skipping the first ``n // 10`` points, find the longest
+          strictly decreasing subsequence of the smoothed loss ending at ``end`` with ``length``
+          points, set ``start = end - length`` and return the lr at
+          ``start + int((end - start) / 3) + int((end - start) / 6)``, about the middle of the
+          valley.
+        - ``"minimum"``: the lr of the minimum of the smoothed loss, divided by 10.
+
+        Raises ValueError for an unknown method, or when the smoothed loss never decreases (no
+        rule has an answer then). Example::
+
+            >>> lrs = np.logspace(-4, 0, 50)
+            >>> r = LRFindResult(lrs, 1 / (1 + lrs * 100), 1 / (1 + lrs * 100))
+            >>> r.suggest("minimum")   # the loss still falls at the end
+            0.1
+        """
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        lr = self._suggestion(method)
+        if lr is None:
+            raise ValueError(
+                f"rule {method!r} has no answer: the smoothed loss never decreases "
+                f"(from {self.smoothed[0]:.4g} at lr={self.lrs[0]:.3g}); try a smaller start_lr"
+            )
+        return lr
+
+    def suggestions(self) -> dict[str, float | None]:
+        """Return ``{method: suggest(method)}`` for every rule; None where a rule has no answer.
+
+        Example::
+
+            >>> curve = [1.0, 0.8, 0.3, 2.0]
+            >>> r = LRFindResult([1e-3, 1e-2, 1e-1, 1.0], curve, curve)
+            >>> sorted(r.suggestions())
+            ['minimum', 'steepest', 'valley']
+        """
+        return {method: self._suggestion(method) for method in METHODS}
+
+    def plot(self, ax: Any = None, suggestions: bool = True) -> Any:
+        """Plot the curve with :func:`lrnotes.plot.plot_lr_find`; return the Axes.
+
+        Example::
+
+            >>> curve = [1.0, 0.8, 0.3, 2.0]
+            >>> r = LRFindResult([1e-3, 1e-2, 1e-1, 1.0], curve, curve)
+            >>> ax = r.plot()
+            >>> ax.get_xscale()
+            'log'
+        """
+        from lrnotes.plot import plot_lr_find
+
+        return plot_lr_find(self, ax=ax, suggestions=suggestions)
+
+    def _suggestion(self, method: str) -> float | None:
+        smoothed = self.smoothed
+        n = len(smoothed)
+        lowest = int(np.argmin(smoothed))
+        if lowest == 0:
+            return None
+        if method == "minimum":
+            return float(self.lrs[lowest] / 10)
+        skip = n // 10
+        if method == "steepest":
+            first = skip if lowest - skip >= 1 else 0
+            window = slice(first, lowest + 1)
+            slopes = np.gradient(smoothed[window], np.log10(self.lrs[window]))
+            return float(self.lrs[first + int(np.argmin(slopes))])
+        return float(self.lrs[skip + _valley_index(smoothed[skip:])])
+
+
+def _valley_index(losses: np.ndarray) -> int:
+    """fastai's ``valley``: about the middle of the longest decreasing subsequence."""
+    run = np.ones(len(losses), dtype=np.int64)
+    for i in range(1, len(losses)):
+        higher_before = losses[:i] > losses[i]
+        if higher_before.any():
+            run[i] = run[:i][higher_before].max() + 1
+    end = int(np.argmax(run))
+    start = end - int(run[end])
+    sections = (end - start) / 3
+    return max(0, start + int(sections) + int(sections / 2))
+
+
+# --- state that the test changes and puts back -----------------------------
+
+
+class _Snapshot:
+    """Copies of everything ``lr_find`` may change, so that ``restore()`` puts it back bitwise.
+
+    Tensors are restored in place (``copy_`` into the original object, which is put back where
+    it was), so references held elsewhere (a scheduler, an EMA model, a user's variable) stay
+    valid. With ``offload`` the copies live on the CPU.
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 scaler: torch.amp.GradScaler | None, offload: bool) -> None:
+        def save(tensor: Tensor) -> Tensor:
+            tensor = tensor.detach()
+            return tensor.to("cpu", copy=True) if offload else tensor.clone()
+
+        params = {id(p): p for p in model.parameters()}
+        for group in optimizer.param_groups:
+            params.update((id(p), p) for p in group["params"])
+        self.params = [(p, save(p)) for p in params.values()]
+        # set_to_none below detaches the grads, so nothing can change them: keep the objects
+        self.grads = [(p, p.grad if p.grad is None or not offload else save(p.grad))
+                      for p in params.values()]
+        self.buffers = [(module, name, buffer, save(buffer))
+                        for module in model.modules()
+                        for name, buffer in module.named_buffers(recurse=False)]
+        self.modes = [(module, module.training) for module in model.modules()]
+
+        self.optimizer = optimizer
+        self.state = {p: {key: self._save_value(value, save) for key, value in state.items()}
+                      for p, state in optimizer.state.items()}
+        self.group_list = list(optimizer.param_groups)
+        self.groups = [{key: self._save_value(value, save) for key, value in group.items()
+                        if key != "params"} for group in optimizer.param_groups]
+
+        self.scaler = scaler if scaler is not None and scaler.is_enabled() else None
+        self.scaler_state = self.scaler.state_dict() if self.scaler is not None else None
+        self.scaler_used = False
+
+        self.python_rng = random.getstate()
+        self.numpy_rng = np.random.get_state()
+        self.torch_rng = torch.get_rng_state()
+        self.cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+        mps = getattr(torch.backends, "mps", None)
+        self.mps_rng = torch.mps.get_rng_state() if mps is not None and mps.is_available() else None
+
+        for p in params.values():
+            p.grad = None
+
+    @staticmethod
+    def _save_value(value: Any, save: Callable[[Tensor], Tensor]) -> tuple[Any, Any]:
+        if isinstance(value, Tensor):
+            return value, save(value)
+        return None, copy.deepcopy(value)
+
+    @staticmethod
+    def _put_back(live: Tensor | None, saved: Any) -> Any:
+        if live is None:
+            return copy.deepcopy(saved)
+        live.copy_(saved)
+        return live
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        for p, saved in self.params:
+            p.copy_(saved)
+        for p, grad in self.grads:
+            p.grad = None if grad is None else grad.to(p.device)
+        for module, name, buffer, saved in self.buffers:
+            if getattr(module, name) is not buffer:
+                setattr(module, name, buffer)
+            buffer.copy_(saved)
+        for module, training in self.modes:
+            module.training = training
+
+        state = self.optimizer.state
+        for p in [p for p in state if p not in self.state]:
+            del state[p]
+        for p, saved_state in self.state.items():
+            state[p] = {key: self._put_back(live, saved)
+                        for key, (live, saved) in saved_state.items()}
+        self.optimizer.param_groups[:] = self.group_list
+        for group, saved_group in zip(self.group_list, self.groups, strict=True):
+            params = group["params"]
+            group.clear()
+            group["params"] = params
+            group.update({key: self._put_back(live, saved)
+                          for key, (live, saved) in saved_group.items()})
+
+        if self.scaler is not None:
+            if self.scaler_used:
+                # update(new_scale) also forgets a step that an exception cut short (unscale_
+                # called, update not yet), which would otherwise break the caller's next step
+                self.scaler.update(new_scale=float(self.scaler_state["scale"]))
+            self.scaler.load_state_dict(self.scaler_state)
+
+        random.setstate(self.python_rng)
+        np.random.set_state(self.numpy_rng)
+        torch.set_rng_state(self.torch_rng)
+        if self.cuda_rng is not None:
+            torch.cuda.set_rng_state_all(self.cuda_rng)
+        if self.mps_rng is not None:
+            torch.mps.set_rng_state(self.mps_rng)
+
+
+# --- the range test ----------------------------------------------------------
+
+
+def lr_find(
+    model: nn.Module,
+    loader: Iterable[Any],
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[Any, Any], Tensor] | None = None,
+    *,
+    step_fn: Callable[[nn.Module, Any], Tensor] | None = None,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    mode: str = "exp",
+    smoothing: float = 0.05,
+    diverge: float = 4.0,
+    accumulation_steps: int = 1,
+    scaler: torch.amp.GradScaler | None = None,
+    clip: float | None = None,
+    val_loader: Iterable[Any] | None = None,
+    device: str | torch.device | None = None,
+    offload: bool = False,
+    progress: bool = True,
+) -> LRFindResult:
+    """Run the LR range test (Smith, 2017) and restore everything it changed; return the curve.
+
+    **The sweep.** Update ``i = 0, 1, ..., num_steps - 1`` uses the reference lr
+
+    - ``mode="exp"``:    ``lr_i = start_lr * (end_lr / start_lr) ** (i / (num_steps - 1))``
+    - ``mode="linear"``: ``lr_i = start_lr + (end_lr - start_lr) * i / (num_steps - 1)``
+
+    set before that update and recorded as ``lrs[i]``. The reference group is the param group
+    with the largest lr when ``lr_find`` is called (the first of them on a tie); every group ``g``
+    gets ``lr_i * base_g / base_ref``, where ``base`` is each group's lr at call time, so the
+    ratios between groups (discriminative rates) are kept at every step.
+
+    **One step.** ``optimizer.zero_grad(set_to_none=True)``; then ``accumulation_steps`` times:
+    take the next batch (the loader is walked batch after batch, and restarted when it runs out),
+    move its tensors to ``device``, ``loss = step_fn(model, batch)`` and backpropagate
+    ``loss / accumulation_steps`` (through ``scaler.scale`` when a scaler is given); then clip
+    the gradient norm to ``clip`` (``lrnotes.clip.clip_gradients``, after unscaling) and step the
+    optimizer (``scaler.step`` and ``scaler.update``: a step the scaler skips for inf gradients is
+    still a step of the sweep). ``step_fn`` computes the forward pass and returns the scalar loss;
+    bring one for other batch formats or for autocast. Without it, batches are
+    ``(inputs, targets)`` and ``loss = loss_fn(model(inputs), targets)``. The model is in train
+    mode during the run.
+
+    **The loss.** ``loss_i`` is the mean of the step's micro-batch losses or, with ``val_loader``,
+    the mean batch loss over the whole ``val_loader`` after the update (``model.eval()``, no
+    grad): sharper, but each step then costs a pass over ``val_loader`` too. With
+    ``beta = 1 - smoothing``, ``avg_i = beta * avg_{i-1} + (1 - beta) * loss_i`` (``avg_{-1} = 0``)
+    and ``smoothed_i = avg_i / (1 - beta ** (i + 1))`` (debiased, as fastai does). The run stops
+    after a non-finite loss (not recorded) or when ``smoothed_i > diverge * min(smoothed)``
+    (recorded; the rule assumes a loss >= 0 and is not applied while the best is negative).
+    Reading the loss for this check is the one host sync per step, inherent to stopping early
+    (``scaler.step`` has its own).
+
+    **Restoration.** Parameters, gradients, buffers (BatchNorm statistics included), each
+    module's train/eval mode, the optimizer's state and param groups (lrs and every other key),
+    the GradScaler's state and the Python, NumPy, torch (CPU, CUDA, MPS) RNG states are copied in
+    memory before the run (on the CPU with ``offload=True``, to spare accelerator memory; else on
+    the model's device, which costs one copy of the model and optimizer state) and put back in
+    place after it, on success and on any exception or KeyboardInterrupt. No file is written.
+    Objects outside these that watch the optimizer (an LR scheduler counting updates through a
+    step hook, an EMA of the weights) do see the test's updates: create them after ``lr_find``.
+
+    Raises ValueError for bad arguments, an empty loader, or a non-finite loss at the first step.
+
+    Example::
+
+        >>> result = lr_find(model, loader, torch.optim.SGD(model.parameters(), lr=0.1),
+        ...                  nn.CrossEntropyLoss(), start_lr=1e-5, end_lr=10, num_steps=100)
+        >>> lr = result.suggest("valley"); result.plot()
+    """
+    _check_arguments(loader, val_loader, loss_fn, step_fn, start_lr, end_lr, num_steps, mode,
+                     smoothing, diverge, accumulation_steps, clip)
+    base_lrs = [float(group["lr"]) for group in optimizer.param_groups]
+    reference = int(np.argmax(base_lrs))
+    if not base_lrs[reference] > 0:
+        raise ValueError(
+            f"optimizer: at least one param group needs an lr > 0 to fix the ratios between "
+            f"groups, got lrs {base_lrs}"
+        )
+    ratios = [base / base_lrs[reference] for base in base_lrs]
+    if device is None:
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    device = torch.device(device)
+    if step_fn is None:
+        step_fn = _loss_step(loss_fn)
+    sweep = _sweep(start_lr, end_lr, num_steps, mode)
+
+    from tqdm.auto import tqdm
+
+    snapshot = _Snapshot(model, optimizer, scaler, offload)
+    bar = tqdm(total=num_steps, desc="lr_find", disable=not progress)
+    try:
+        model.train()
+        batches = _cycle(loader, "loader")
+        beta = 1.0 - smoothing
+        average, best = 0.0, math.inf
+        lrs: list[float] = []
+        losses: list[float] = []
+        smoothed: list[float] = []
+        stop_reason, stop_lr = "", None
+        for i, lr in enumerate(sweep.tolist()):
+            for group, ratio in zip(optimizer.param_groups, ratios, strict=True):
+                _set_lr(group, lr * ratio)
+            optimizer.zero_grad(set_to_none=True)
+            micro_losses = []
+            for _ in range(accumulation_steps):
+                loss = step_fn(model, _to_device(next(batches), device))
+                scaled = loss / accumulation_steps
+                if scaler is not None:
+                    scaled = scaler.scale(scaled)
+                    snapshot.scaler_used = True
+                scaled.backward()
+                micro_losses.append(_at_least_float32(loss.detach()))
+            if clip is not None:
+                from lrnotes.clip import clip_gradients
+
+                clip_gradients(model, max_norm=clip, scaler=scaler, optimizer=optimizer)
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            if val_loader is not None:
+                step_loss = _validation_loss(model, val_loader, step_fn, device)
+            else:
+                step_loss = torch.stack(micro_losses).mean()
+            value = float(step_loss)  # the one host sync per step: needed to stop early
+            bar.update()
+            if not math.isfinite(value):
+                if i == 0:
+                    raise ValueError(
+                        f"the loss at the first step (lr={lr:.3g}) is not finite ({value}): "
+                        "check the model, the data and loss_fn/step_fn, or lower start_lr"
+                    )
+                stop_reason = f"non-finite loss ({value}) at lr={lr:.3g}"
+                stop_lr = lr
+                break
+            average = beta * average + (1.0 - beta) * value
+            smooth = average / (1.0 - beta ** (i + 1))
+            lrs.append(lr)
+            losses.append(value)
+            smoothed.append(smooth)
+            best = min(best, smooth)
+            if best >= 0 and smooth > diverge * best:
+                stop_reason = (f"diverged at lr={lr:.3g}: smoothed loss {smooth:.4g} > "
+                               f"{diverge:g} x best {best:.4g}")
+                stop_lr = lr
+                break
+    finally:
+        bar.close()
+        snapshot.restore()
+    return LRFindResult(
+        lrs=np.array(lrs), losses=np.array(losses), smoothed=np.array(smoothed),
+        stopped_early=stop_lr is not None, stop_reason=stop_reason, stop_lr=stop_lr,
+        loss_label="validation loss" if val_loader is not None else "training loss",
+    )
+
+
+def _check_arguments(loader: Any, val_loader: Any, loss_fn: Any, step_fn: Any, start_lr: float,
+                     end_lr: float, num_steps: int, mode: str, smoothing: float, diverge: float,
+                     accumulation_steps: int, clip: float | None) -> None:
+    if (loss_fn is None) == (step_fn is None):
+        raise ValueError(
+            "give exactly one of loss_fn (for (inputs, targets) batches) and step_fn, got "
+            f"loss_fn={loss_fn!r}, step_fn={step_fn!r}"
+        )
+    if not (math.isfinite(start_lr) and start_lr > 0):
+        raise ValueError(f"start_lr must be a finite number > 0, got {start_lr!r}")
+    if not (math.isfinite(end_lr) and end_lr > start_lr):
+        raise ValueError(f"end_lr must be finite and > start_lr={start_lr!r}, got {end_lr!r}")
+    if not _is_integer(num_steps) or num_steps < 2:
+        raise ValueError(f"num_steps must be an integer >= 2, got {num_steps!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if not 0 < smoothing <= 1:
+        raise ValueError(f"smoothing must be in (0, 1] (1: no smoothing), got {smoothing!r}")
+    if not diverge > 1:
+        raise ValueError(f"diverge must be > 1 (math.inf: never stop early), got {diverge!r}")
+    if not _is_integer(accumulation_steps) or accumulation_steps < 1:
+        raise ValueError(f"accumulation_steps must be an integer >= 1, got {accumulation_steps!r}")
+    if clip is not None and not clip > 0:
+        raise ValueError(f"clip (the max gradient norm) must be > 0 or None, got {clip!r}")
+    for name, data in (("loader", loader), ("val_loader", val_loader)):
+        if data is not None and hasattr(data, "__len__") and len(data) == 0:
+            raise ValueError(f"{name} is empty (len 0): the range test needs at least one batch")
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _sweep(start_lr: float, end_lr: float, num_steps: int, mode: str) -> np.ndarray:
+    fraction = np.arange(num_steps, dtype=np.float64) / (num_steps - 1)
+    if mode == "exp":
+        return start_lr * (end_lr / start_lr) ** fraction
+    return start_lr + (end_lr - start_lr) * fraction
+
+
+def _set_lr(group: dict[str, Any], lr: float) -> None:
+    if isinstance(group["lr"], Tensor):
+        group["lr"].fill_(lr)
+    else:
+        group["lr"] = lr
+
+
+def _cycle(loader: Iterable[Any], name: str) -> Iterator[Any]:
+    """Yield the loader's batches forever, starting a new pass (a new iterator) when one ends."""
+    passes = 0
+    while True:
+        passes += 1
+        empty = True
+        for batch in loader:
+            empty = False
+            yield batch
+        if empty and passes == 1:
+            raise ValueError(f"{name} yielded no batches: the range test needs at least one")
+        if empty:
+            raise ValueError(
+                f"{name} yielded no batches on pass {passes}: a one-shot iterator cannot be "
+                "cycled; pass a re-iterable loader (a DataLoader, a list of batches)"
+            )
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {key: _to_device(value, device) for key, value in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        moved = [_to_device(value, device) for value in batch]
+        return type(batch)(*moved) if hasattr(batch, "_fields") else type(batch)(moved)
+    return batch
+
+
+def _at_least_float32(loss: Tensor) -> Tensor:
+    """Half-precision losses are averaged in float32; float32 and float64 stay as they are."""
+    return loss.float() if loss.dtype in (torch.float16, torch.bfloat16) else loss
+
+
+def _loss_step(loss_fn: Callable[[Any, Any], Tensor]) -> Callable[[nn.Module, Any], Tensor]:
+    def step(model: nn.Module, batch: Any) -> Tensor:
+        inputs, targets = batch
+        return loss_fn(model(inputs), targets)
+
+    return step
+
+
+@torch.no_grad()
+def _validation_loss(model: nn.Module, val_loader: Iterable[Any],
+                     step_fn: Callable[[nn.Module, Any], Tensor], device: torch.device) -> Tensor:
+    model.eval()
+    losses = [_at_least_float32(step_fn(model, _to_device(batch, device))) for batch in val_loader]
+    model.train()
+    if not losses:
+        raise ValueError("val_loader yielded no batches: the range test needs at least one")
+    return torch.stack(losses).mean()

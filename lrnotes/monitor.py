@@ -1,0 +1,271 @@
+"""What a training run records: :class:`History`, and TensorBoard written and read back.
+
+A :class:`History` holds, for every optimizer update ``t = 0, 1, 2, ...``, the
+learning rate of each param group, the training loss and the gradient norm; and for
+every epoch the train and validation loss and metrics. During training the per-step
+values are kept as tensors on the device and moved to the host in one go at a log
+interval or an epoch end (:meth:`History.flush`), so recording costs no host
+synchronisation per step.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+STEP_TAGS = ("train/loss", "train/grad_norm")
+"""TensorBoard tags of the per-step loss and gradient norm; the lr of a group goes to
+``lr/<group name>`` and an epoch value ``k`` of :attr:`History.epochs` to ``epoch/<k>``."""
+
+
+def _to_float(value: float | Tensor) -> float:
+    return float(value.item()) if isinstance(value, Tensor) else float(value)
+
+
+class History:
+    """The record of a training run, per optimizer update and per epoch.
+
+    Per step (one entry per optimizer update ``t``; arrays, read-only views):
+
+    - ``step``: the update index ``t`` (int64, shape ``(n,)``);
+    - ``lr``: the lr each param group used for update ``t``, shape ``(n, groups)``,
+      columns named by ``group_names`` (a group's ``"name"`` key, else ``group_<i>``);
+    - ``loss``: the training loss of the update (the mean over its accumulated
+      micro-batches; under DDP the mean over ranks);
+    - ``grad_norm``: the total 2-norm of the true (unscaled) gradient before clipping.
+
+    Per epoch, ``epochs`` is a dict of equal-length lists: ``"epoch"`` (1, 2, ...),
+    ``"step"`` (updates done at the epoch's end), ``"train_loss"``, ``"val_loss"``,
+    ``"train_<metric>"``, ``"val_<metric>"``, ``"lr/<group name>"`` (the lr the next
+    update will use) and ``"seconds"``. ``skipped`` lists the update indices whose
+    non-finite loss was skipped (``fit(on_nan="skip")``).
+
+    Example::
+
+        history = fit(model, loader, optimizer, loss_fn, epochs=3)
+        plt.plot(history.step, history.loss); history.plot()
+        df = history.to_dataframe()          # pandas, one row per update
+    """
+
+    def __init__(self) -> None:
+        self.group_names: list[str] = []
+        self.epochs: dict[str, list[float]] = {}
+        self.skipped: list[int] = []
+        self._step: list[int] = []
+        self._lr: list[list[float]] = []
+        self._loss: list[float] = []
+        self._grad_norm: list[float] = []
+        self._pending: list[tuple[int, list[float | Tensor], Tensor, Tensor]] = []
+
+    # -- recording (used by the training loop) ---------------------------------------------
+
+    def record_step(self, step: int, lrs: Sequence[float | Tensor], loss: Tensor,
+                    grad_norm: Tensor) -> None:
+        """Append update ``step``'s lrs (one per group), loss and grad norm (0-d tensors,
+        kept on their device until :meth:`flush`)."""
+        if not self.group_names:
+            self.group_names = [f"group_{i}" for i in range(len(lrs))]
+        self._pending.append((step, list(lrs), loss.detach(), grad_norm.detach()))
+
+    def flush(self, reduce: Callable[[Tensor], Tensor] | None = None) -> int:
+        """Move pending per-step values to the host (one synchronisation) and return the
+        index of the first record moved. ``reduce`` maps the stacked pending losses to
+        their cross-rank mean under DDP."""
+        first = len(self._step)
+        if not self._pending:
+            return first
+        steps, lrs, losses, norms = zip(*self._pending, strict=True)
+        self._pending = []
+        loss = torch.stack([x.float() for x in losses])
+        if reduce is not None:
+            loss = reduce(loss)
+        norm = torch.stack([x.float().to(loss.device) for x in norms])
+        loss_host, norm_host = torch.stack([loss, norm]).cpu().tolist()
+        self._step += steps
+        self._lr += [[_to_float(v) for v in row] for row in lrs]
+        self._loss += loss_host
+        self._grad_norm += norm_host
+        return first
+
+    def record_epoch(self, **values: float) -> None:
+        """Append one epoch's values; a key seen before but missing now gets NaN, a new key
+        gets NaN for the earlier epochs, so every list has one entry per epoch."""
+        done = len(self.epochs.get("epoch", []))
+        for key in values:
+            self.epochs.setdefault(key, [math.nan] * done)
+        for key, column in self.epochs.items():
+            column.append(float(values.get(key, math.nan)))
+
+    def first_nonfinite(self, start: int = 0) -> tuple[int, float] | None:
+        """``(step, loss)`` of the first flushed record at index >= ``start`` whose loss is
+        nan or inf, or None."""
+        for i in range(start, len(self._loss)):
+            if not math.isfinite(self._loss[i]):
+                return self._step[i], self._loss[i]
+        return None
+
+    def latest(self) -> dict[str, float]:
+        """The last flushed record: ``{"step", "loss", "grad_norm", "lr"}`` (lr of the first
+        group), or an empty dict before the first flush."""
+        if not self._step:
+            return {}
+        return {"step": self._step[-1], "loss": self._loss[-1],
+                "grad_norm": self._grad_norm[-1], "lr": self._lr[-1][0]}
+
+    @property
+    def num_steps(self) -> int:
+        """Number of updates recorded, including those not yet flushed (no sync)."""
+        return len(self._step) + len(self._pending)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def step(self) -> np.ndarray:
+        self.flush()
+        return np.asarray(self._step, dtype=np.int64)
+
+    @property
+    def lr(self) -> np.ndarray:
+        self.flush()
+        return np.asarray(self._lr, dtype=np.float64).reshape(len(self._lr), len(self.group_names))
+
+    @property
+    def loss(self) -> np.ndarray:
+        self.flush()
+        return np.asarray(self._loss, dtype=np.float64)
+
+    @property
+    def grad_norm(self) -> np.ndarray:
+        self.flush()
+        return np.asarray(self._grad_norm, dtype=np.float64)
+
+    def __len__(self) -> int:
+        return self.num_steps
+
+    def __repr__(self) -> str:
+        epochs = len(self.epochs.get("epoch", []))
+        return f"History({self.num_steps} steps, {epochs} epochs, groups={self.group_names})"
+
+    def to_dataframe(self, kind: str = "step") -> Any:
+        """A pandas DataFrame: one row per update (``kind="step"``: columns ``step``,
+        ``lr/<group>``, ``loss``, ``grad_norm``) or per epoch (``kind="epoch"``)."""
+        if kind not in ("step", "epoch"):
+            raise ValueError(f"kind must be 'step' or 'epoch', got {kind!r}")
+        try:
+            import pandas as pd
+        except ImportError as err:
+            raise ImportError("History.to_dataframe needs pandas: pip install pandas") from err
+        if kind == "epoch":
+            return pd.DataFrame(self.epochs)
+        columns: dict[str, Any] = {"step": self.step}
+        lr = self.lr
+        for i, name in enumerate(self.group_names):
+            columns[f"lr/{name}"] = lr[:, i]
+        columns["loss"] = self.loss
+        columns["grad_norm"] = self.grad_norm
+        return pd.DataFrame(columns)
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Plot loss and lr against the update index; see :func:`lrnotes.plot.plot_history`."""
+        from lrnotes.plot import plot_history
+
+        return plot_history(self, ax=ax, **kwargs)
+
+    # -- TensorBoard -----------------------------------------------------------------------
+
+    def to_tensorboard(self, writer: Any, steps_from: int = 0, epochs_from: int = 0) -> None:
+        """Write the records from index ``steps_from`` (per step) and ``epochs_from`` (per
+        epoch) to a ``SummaryWriter``, with global step = the update index ``t``. Tags:
+        ``lr/<group>``, ``train/loss``, ``train/grad_norm``, ``epoch/<key>``."""
+        self.flush()
+        for i in range(steps_from, len(self._step)):
+            t = self._step[i]
+            for name, value in zip(self.group_names, self._lr[i], strict=True):
+                writer.add_scalar(f"lr/{name}", value, t)
+            writer.add_scalar(STEP_TAGS[0], self._loss[i], t)
+            writer.add_scalar(STEP_TAGS[1], self._grad_norm[i], t)
+        steps = self.epochs.get("step", [])
+        for key, column in self.epochs.items():
+            if key in ("epoch", "step"):
+                continue
+            for i in range(epochs_from, len(column)):
+                if not math.isnan(column[i]):
+                    writer.add_scalar(f"epoch/{key}", column[i], int(steps[i]))
+
+    # -- checkpoints and pickling ----------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain Python lists and dicts (flushes first), for ``torch.save`` or JSON."""
+        self.flush()
+        return {"group_names": list(self.group_names), "step": list(self._step),
+                "lr": [list(row) for row in self._lr], "loss": list(self._loss),
+                "grad_norm": list(self._grad_norm), "skipped": list(self.skipped),
+                "epochs": {k: list(v) for k, v in self.epochs.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Replace this history's contents with ``state`` (from :meth:`state_dict`)."""
+        self.group_names = list(state["group_names"])
+        self._step = list(state["step"])
+        self._lr = [list(row) for row in state["lr"]]
+        self._loss = list(state["loss"])
+        self._grad_norm = list(state["grad_norm"])
+        self.skipped = list(state["skipped"])
+        self.epochs = {k: list(v) for k, v in state["epochs"].items()}
+        self._pending = []
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self.state_dict()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.load_state_dict(state)
+
+
+def open_writer(writer: Any) -> tuple[Any, bool]:
+    """Return ``(summary_writer, owned)``: ``writer`` itself when it has ``add_scalar``, or a
+    new ``torch.utils.tensorboard.SummaryWriter`` on the directory ``writer`` names
+    (``owned`` True: the caller closes it)."""
+    if hasattr(writer, "add_scalar"):
+        return writer, False
+    if not isinstance(writer, (str, os.PathLike)):
+        raise ValueError("writer must be a SummaryWriter or a directory path, "
+                         f"got {type(writer).__name__}")
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as err:
+        raise ImportError("writing TensorBoard logs needs tensorboard: pip install tensorboard"
+                          ) from err
+    return SummaryWriter(log_dir=os.fspath(writer)), True
+
+
+def read_tensorboard(logdir: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Read every scalar in the event files of ``logdir``: ``{tag: (steps, values)}``.
+
+    ``steps`` is int64 and ``values`` float64 (TensorBoard stores float32), both sorted
+    as written. Lets a notebook plot a run without a TensorBoard server.
+
+    Example::
+
+        fit(model, loader, optimizer, loss_fn, epochs=2, writer="runs/a")
+        steps, lrs = read_tensorboard("runs/a")["lr/group_0"]
+        plt.plot(steps, lrs)
+    """
+    if not os.path.isdir(logdir):
+        raise ValueError(f"logdir must be an existing directory, got {os.fspath(logdir)!r}")
+    try:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    except ImportError as err:
+        raise ImportError("read_tensorboard needs tensorboard: pip install tensorboard") from err
+    events = EventAccumulator(os.fspath(logdir), size_guidance={"scalars": 0})
+    events.Reload()
+    scalars = {}
+    for tag in events.Tags()["scalars"]:
+        records = events.Scalars(tag)
+        scalars[tag] = (np.array([r.step for r in records], dtype=np.int64),
+                        np.array([r.value for r in records], dtype=np.float64))
+    return scalars

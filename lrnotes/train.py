@@ -1,0 +1,782 @@
+"""One training loop for the book: :func:`fit`, and :func:`train_one_epoch` and
+:func:`evaluate` for readers who want the pieces.
+
+Per optimizer update ``t`` the loop does, in this order::
+
+    loss = loss_fn(model(inputs), targets) / k     # k micro-batches accumulated
+    scaler.scale(loss).backward()                  # (k times)
+    clip_gradients(params, ..., scaler, optimizer) # unscale, then clip true gradients
+    scaler.step(optimizer); scaler.update()        # or optimizer.step()
+    optimizer.zero_grad(); scheduler.step()        # per update, or per epoch
+    history.record_step(t, lrs, loss, grad_norm)   # tensors: no host sync
+
+The lr recorded for update ``t`` is the one that update used, so a schedule's value at
+``t`` and ``history.lr[t]`` agree (the book's step convention).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, RandomSampler
+
+from lrnotes.clip import clip_gradients
+from lrnotes.monitor import History, open_writer
+
+AMP_MODES = (None, False, True, "bf16", "fp16")
+STEP_SCHEDULER = ("batch", "epoch")
+ON_NAN = ("raise", "skip")
+_CLIP_KEYS = ("max_norm", "max_value", "agc", "norm_type", "error_if_nonfinite", "agc_exclude")
+CHECKPOINT_FORMAT = "lrnotes.fit/1"
+
+Metric = Callable[[Tensor, Tensor], Tensor]
+
+
+# --- small public helpers ----------------------------------------------------------------
+
+
+def accuracy(outputs: Tensor, targets: Tensor) -> Tensor:
+    """Fraction of rows whose arg-max class equals the target: ``mean(argmax(outputs) == y)``.
+
+    Pass it as a metric; it stays a tensor on the device (no sync).
+
+    Example::
+
+        history = fit(model, loader, opt, loss_fn, epochs=3, metrics={"acc": accuracy})
+        history.epochs["val_acc"]
+    """
+    return (outputs.argmax(dim=-1) == targets).float().mean()
+
+
+def to_device(obj: Any, device: torch.device | str) -> Any:
+    """Move every tensor in ``obj`` (nested tuples, lists, dicts, namedtuples) to ``device``
+    with ``non_blocking=True``; anything else is returned as is.
+
+    Example::
+
+        tokens, lengths = to_device((tokens, lengths), "cuda")
+    """
+    if isinstance(obj, Tensor):
+        return obj.to(device, non_blocking=True)
+    if isinstance(obj, Mapping):
+        return type(obj)({k: to_device(v, device) for k, v in obj.items()})
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return type(obj)(*(to_device(v, device) for v in obj))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_device(v, device) for v in obj)
+    return obj
+
+
+def distributed_loader(loader: DataLoader, *, shuffle: bool | None = None, seed: int = 0,
+                       drop_last: bool = False) -> DataLoader:
+    """Rebuild ``loader`` with a ``DistributedSampler`` over its dataset (same batch size,
+    workers, collate function), so each rank sees its own 1/world_size of the data.
+
+    ``shuffle`` defaults to whether ``loader`` shuffles (has a ``RandomSampler``); the
+    order is a function of ``seed`` and the epoch (``fit`` calls ``set_epoch``). Without
+    ``drop_last`` the sampler pads the last round by repeating samples. Needs an
+    initialised process group.
+
+    Example::
+
+        dist.init_process_group("gloo")
+        loader = distributed_loader(DataLoader(data, batch_size=32, shuffle=True))
+    """
+    if isinstance(loader.dataset, IterableDataset):
+        raise ValueError("loader: an IterableDataset cannot be given a DistributedSampler; "
+                         "shard it by rank yourself")
+    if loader.batch_size is None:
+        raise ValueError("loader: a custom batch_sampler cannot be rebuilt; "
+                         "build the DistributedSampler yourself")
+    if shuffle is None:
+        shuffle = isinstance(loader.sampler, RandomSampler)
+    sampler = DistributedSampler(loader.dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
+    return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=sampler,
+                      num_workers=loader.num_workers, collate_fn=loader.collate_fn,
+                      pin_memory=loader.pin_memory, drop_last=loader.drop_last,
+                      timeout=loader.timeout, worker_init_fn=loader.worker_init_fn,
+                      persistent_workers=loader.persistent_workers)
+
+
+# --- internals shared by the loop and evaluate ------------------------------------------------
+
+
+def _rank_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _all_reduce_sum(x: Tensor) -> Tensor:
+    if _rank_world()[1] > 1:
+        x = x.clone()
+        dist.all_reduce(x, op=dist.ReduceOp.SUM)
+    return x
+
+
+def _mean_over_ranks(x: Tensor) -> Tensor:
+    return _all_reduce_sum(x) / _rank_world()[1]
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def _amp_dtype(amp: Any, device: torch.device) -> torch.dtype | None:
+    if amp is None or amp is False:
+        return None
+    if amp is True:
+        return torch.float16 if device.type == "cuda" else torch.bfloat16
+    if isinstance(amp, str) and amp in ("fp16", "bf16"):
+        return torch.float16 if amp == "fp16" else torch.bfloat16
+    raise ValueError(f"amp must be one of {AMP_MODES}, got {amp!r}")
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
+    return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+
+def _split(batch: Any, batch_fn: Callable[[Any], tuple[Any, Any]] | None,
+           device: torch.device) -> tuple[Any, Any]:
+    if batch_fn is not None:
+        batch = batch_fn(batch)
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+        raise ValueError("a batch must be an (inputs, targets) pair; pass batch_fn to convert "
+                         f"yours, got {type(batch).__name__}")
+    return to_device(batch[0], device), to_device(batch[1], device)
+
+
+def _call(model: nn.Module, inputs: Any) -> Tensor:
+    """``model(**inputs)`` for a dict, ``model(*inputs)`` for a tuple or list, else
+    ``model(inputs)``."""
+    if isinstance(inputs, Mapping):
+        return model(**inputs)
+    if isinstance(inputs, (tuple, list)):
+        return model(*inputs)
+    return model(inputs)
+
+
+def _batch_size(targets: Any, inputs: Any) -> int:
+    """Rows in the batch: the first dim of the first tensor in targets, then inputs."""
+    for obj in (targets, inputs):
+        stack = [obj]
+        while stack:
+            item = stack.pop(0)
+            if isinstance(item, Tensor):
+                return item.shape[0] if item.ndim else 1
+            if isinstance(item, Mapping):
+                stack += list(item.values())
+            elif isinstance(item, (tuple, list)):
+                stack += list(item)
+    return 1
+
+
+def _batch_values(loss: Tensor, outputs: Tensor, targets: Any,
+                  metrics: Mapping[str, Metric]) -> Tensor:
+    """Stack of [loss, metric_1, ...] for one batch, float32 on the loss's device."""
+    with torch.no_grad():
+        values = [loss.float()]
+        for fn in metrics.values():
+            values.append(torch.as_tensor(fn(outputs, targets), dtype=torch.float32,
+                                          device=loss.device).reshape(()))
+        return torch.stack(values)
+
+
+def _length(loader: Iterable[Any], name: str) -> int | None:
+    try:
+        n = len(loader)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+    if n == 0:
+        raise ValueError(f"{name} is empty (len 0); it must yield at least one batch")
+    return n
+
+
+def _check_metrics(metrics: Mapping[str, Metric] | None) -> dict[str, Metric]:
+    if metrics is None:
+        return {}
+    if not isinstance(metrics, Mapping) or not all(
+            isinstance(k, str) and callable(f) for k, f in metrics.items()):
+        raise ValueError("metrics must be a dict of name -> fn(outputs, targets) -> tensor, "
+                         f"got {metrics!r}")
+    if "loss" in metrics:
+        raise ValueError("metrics: the name 'loss' is reserved for the loss")
+    return dict(metrics)
+
+
+def _epoch_values(sums: Tensor, count: int, metrics: Mapping[str, Metric]) -> dict[str, float]:
+    """Mean loss and metrics over the epoch's samples, summed over ranks (one sync)."""
+    count_t = torch.tensor([float(count)], device=sums.device)
+    host = _all_reduce_sum(torch.cat([sums, count_t])).cpu().tolist()
+    total = host[-1]
+    return {name: v / total for name, v in zip(["loss", *metrics], host[:-1], strict=True)}
+
+
+def evaluate(model: nn.Module, loader: Iterable[Any], loss_fn: Callable[[Any, Any], Tensor],
+             metrics: Mapping[str, Metric] | None = None, device: torch.device | str | None = None,
+             amp: bool | str | None = None,
+             batch_fn: Callable[[Any], tuple[Any, Any]] | None = None) -> dict[str, float]:
+    r"""Mean loss and metrics of ``model`` over ``loader``, in eval mode without gradients.
+
+    Each batch's (mean-reduced) loss and metrics are weighted by its size ``n_b``:
+    :math:`\bar L = \sum_b n_b L_b / \sum_b n_b`; under DDP the sums run over all ranks.
+    One host synchronisation at the end. The model's train/eval mode is restored.
+
+    Example::
+
+        scores = evaluate(model, val_loader, nn.CrossEntropyLoss(), {"acc": accuracy})
+        scores["loss"], scores["acc"]
+    """
+    metrics = _check_metrics(metrics)
+    device = torch.device(device) if device is not None else _model_device(model)
+    dtype = _amp_dtype(amp, device)
+    was_training = model.training
+    model.eval()
+    sums: Tensor | None = None
+    count = 0
+    try:
+        with torch.no_grad():
+            for batch in loader:
+                inputs, targets = _split(batch, batch_fn, device)
+                with _autocast(device, dtype):
+                    outputs = _call(model, inputs)
+                    loss = loss_fn(outputs, targets)
+                values = _batch_values(loss, outputs, targets, metrics)
+                n = _batch_size(targets, inputs)
+                sums = values * n if sums is None else sums + values * n
+                count += n
+    finally:
+        model.train(was_training)
+    if sums is None:
+        raise ValueError("loader yielded no batches; evaluate needs at least one")
+    return _epoch_values(sums, count, metrics)
+
+
+# --- the training loop ----------------------------------------------------------------------
+
+
+def _rng_state(generators: list[torch.Generator]) -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+             "python": random.getstate(), "generators": [g.get_state() for g in generators]}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], generators: list[torch.Generator]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    for g, g_state in zip(generators, state["generators"], strict=False):
+        g.set_state(g_state)
+
+
+def _loader_generators(loader: Iterable[Any]) -> list[torch.Generator]:
+    """The distinct torch.Generators that decide ``loader``'s order (its own, its sampler's,
+    its batch sampler's sampler's)."""
+    sampler = getattr(loader, "sampler", None)
+    batch_sampler = getattr(loader, "batch_sampler", None)
+    candidates = [getattr(loader, "generator", None), getattr(sampler, "generator", None),
+                  getattr(getattr(batch_sampler, "sampler", None), "generator", None)]
+    found: list[torch.Generator] = []
+    for g in candidates:
+        if isinstance(g, torch.Generator) and all(g is not h for h in found):
+            found.append(g)
+    return found
+
+
+def _set_epoch(loader: Iterable[Any], epoch: int) -> None:
+    sampler = getattr(loader, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+
+
+def _clip_kwargs(clip: float | Mapping[str, Any] | None) -> dict[str, Any]:
+    if clip is None:
+        return {}
+    if isinstance(clip, Mapping):
+        unknown = set(clip) - set(_CLIP_KEYS)
+        if unknown:
+            raise ValueError(f"clip: unknown keys {sorted(unknown)}; allowed {list(_CLIP_KEYS)} "
+                             "(fit passes scaler and optimizer itself)")
+        return dict(clip)
+    if isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0:
+        raise ValueError(f"clip must be a max_norm > 0, a dict of clip_gradients arguments, "
+                         f"or None, got {clip!r}")
+    return {"max_norm": float(clip)}
+
+
+def _save_atomic(state: dict[str, Any], path: str | os.PathLike) -> None:
+    """torch.save to a temporary file in the same directory, then os.replace: a crash
+    mid-write leaves the previous checkpoint in place."""
+    path = os.path.abspath(os.fspath(path))
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+class _Loop:
+    """The per-update machinery shared by :func:`fit` and :func:`train_one_epoch`."""
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 loss_fn: Callable[[Any, Any], Tensor], device: torch.device, *,
+                 scheduler: Any, per_batch: bool, clip: dict[str, Any],
+                 amp_dtype: torch.dtype | None, scaler: torch.amp.GradScaler | None,
+                 accumulation_steps: int, metrics: dict[str, Metric],
+                 batch_fn: Callable[[Any], tuple[Any, Any]] | None, on_nan: str, log_every: int,
+                 history: History, writer: Any = None, track_boundary: bool = False) -> None:
+        self.model, self.optimizer, self.loss_fn, self.device = model, optimizer, loss_fn, device
+        self.scheduler, self.per_batch, self.clip = scheduler, per_batch, clip
+        self.amp_dtype, self.scaler = amp_dtype, scaler
+        self.accumulation_steps, self.metrics, self.batch_fn = accumulation_steps, metrics, batch_fn
+        self.on_nan, self.log_every, self.history, self.writer = on_nan, log_every, history, writer
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.ddp = isinstance(model, nn.parallel.DistributedDataParallel)
+        self.world = _rank_world()[1]
+        self.track_boundary = track_boundary
+        self.generators: list[torch.Generator] = []
+        self.bar: Any = None
+        self.epoch = 0
+        self.unflushed = 0
+        self.busy = False  # inside an update or an epoch's end: not resumable from here
+        # (batches done, running sums, samples, RNG states) after the last update
+        self.boundary: tuple[int, Tensor | None, int, dict[str, Any]] | None = None
+        self.epoch_rng: dict[str, Any] | None = None
+
+    def train_epoch(self, batches: Iterator[Any], n_batches: int | None, start_batch: int = 0,
+                    sums: Tensor | None = None, count: int = 0) -> tuple[Tensor | None, int]:
+        """Train on ``batches`` (batch ``start_batch`` onwards); return the epoch's running
+        ``(sums of [loss, metrics...] * n, samples)``."""
+        self.model.train()
+        accum = self.accumulation_steps
+        group_loss: Tensor | None = None
+        in_group = 0
+        for i, batch in enumerate(batches, start=start_batch):
+            last = (i + 1) % accum == 0 or (n_batches is not None and i + 1 == n_batches)
+            # the mean over the k micro-batches of this update (k < accum for a short tail)
+            k = accum if n_batches is None else min(accum, n_batches - (i // accum) * accum)
+            inputs, targets = _split(batch, self.batch_fn, self.device)
+            with self.model.no_sync() if self.ddp and not last else nullcontext():
+                with _autocast(self.device, self.amp_dtype):
+                    outputs = _call(self.model, inputs)
+                    loss = self.loss_fn(outputs, targets)
+                scaled = loss / k if k > 1 else loss
+                (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+            loss = loss.detach().float()
+            n = _batch_size(targets, inputs)
+            values = _batch_values(loss, outputs.detach(), targets, self.metrics) * n
+            sums = values if sums is None else sums + values
+            count += n
+            group_loss = loss if group_loss is None else group_loss + loss
+            in_group += 1
+            if last:
+                self.busy = True
+                self.update(group_loss / in_group)
+                group_loss, in_group = None, 0
+                if self.track_boundary:
+                    self.boundary = (i + 1, sums, count, _rng_state(self.generators))
+                self.busy = False
+            if self.bar is not None:
+                self.bar.update(1)
+        if in_group:  # a loader without len() ended inside an accumulation group
+            self.busy = True  # until the epoch's end: no boundary for this update
+            torch._foreach_mul_([p.grad for p in self.params if p.grad is not None],
+                                accum / in_group)
+            self.update(group_loss / in_group)
+        return sums, count
+
+    def update(self, loss: Tensor) -> None:
+        """Unscale and clip, step the optimizer (and a per-batch scheduler), record."""
+        t = self.history.num_steps
+        stats = clip_gradients(self.params, **self.clip, scaler=self.scaler,
+                               optimizer=self.optimizer)
+        lrs = [g["lr"].clone() if isinstance(g["lr"], Tensor) else g["lr"]
+               for g in self.optimizer.param_groups]
+        if self.on_nan == "skip":
+            finite = torch.isfinite(loss)
+            if self.scaler is None:  # under a GradScaler, inf gradients are its business
+                finite = finite & stats.finite
+            bad = _all_reduce_sum((~finite).float())
+            if bad.item() > 0:  # the one host sync per update that skipping costs
+                self.optimizer.zero_grad(set_to_none=True)
+                if self.scaler is not None:
+                    self.scaler.update()
+                self.history.skipped.append(t)
+                return
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scheduler is not None and self.per_batch:
+            self.scheduler.step()
+        self.history.record_step(t, lrs, loss, stats.norm_before)
+        self.unflushed += 1
+        if self.unflushed >= self.log_every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Move recorded steps to the host; raise on a non-finite loss; log them."""
+        self.unflushed = 0
+        first = self.history.flush(reduce=_mean_over_ranks if self.world > 1 else None)
+        if self.on_nan == "raise":
+            bad = self.history.first_nonfinite(first)
+            if bad is not None:
+                raise FloatingPointError(
+                    f"non-finite loss ({bad[1]}) at step {bad[0]} (epoch {self.epoch + 1}); "
+                    "lower the lr, clip gradients, or pass on_nan='skip' to skip such updates")
+        if self.writer is not None:
+            self.history.to_tensorboard(self.writer, steps_from=first,
+                                        epochs_from=len(self.history.epochs.get("epoch", [])))
+        latest = self.history.latest()
+        if self.bar is not None and not self.bar.disable and latest:
+            self.bar.set_postfix(loss=f"{latest['loss']:.4g}", lr=f"{latest['lr']:.3g}",
+                                 refresh=False)
+
+
+def _check_common(accumulation_steps: int, step_scheduler: str, on_nan: str, log_every: int,
+                  scheduler: Any, optimizer: torch.optim.Optimizer) -> None:
+    if isinstance(accumulation_steps, bool) or not isinstance(accumulation_steps, int) \
+            or accumulation_steps < 1:
+        raise ValueError(f"accumulation_steps must be an integer >= 1, got {accumulation_steps!r}")
+    if step_scheduler not in STEP_SCHEDULER:
+        raise ValueError(f"step_scheduler must be one of {STEP_SCHEDULER}, got {step_scheduler!r}")
+    if on_nan not in ON_NAN:
+        raise ValueError(f"on_nan must be one of {ON_NAN}, got {on_nan!r}")
+    if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1:
+        raise ValueError(f"log_every must be an integer >= 1, got {log_every!r}")
+    if scheduler is not None and getattr(scheduler, "optimizer", None) is not optimizer:
+        raise ValueError("scheduler is bound to a different optimizer than the one given "
+                         "(scheduler.optimizer is not optimizer)")
+
+
+def _group_names(optimizer: torch.optim.Optimizer) -> list[str]:
+    return [str(g.get("name", f"group_{i}")) for i, g in enumerate(optimizer.param_groups)]
+
+
+def train_one_epoch(model: nn.Module, loader: Iterable[Any], optimizer: torch.optim.Optimizer,
+                    loss_fn: Callable[[Any, Any], Tensor], *, scheduler: Any = None,
+                    clip: float | Mapping[str, Any] | None = None,
+                    amp: bool | str | None = None, scaler: torch.amp.GradScaler | None = None,
+                    accumulation_steps: int = 1, metrics: Mapping[str, Metric] | None = None,
+                    device: torch.device | str | None = None, history: History | None = None,
+                    batch_fn: Callable[[Any], tuple[Any, Any]] | None = None,
+                    on_nan: str = "raise", log_every: int = 50) -> dict[str, float]:
+    """Train ``model`` for one pass over ``loader``; return the epoch's mean loss and metrics.
+
+    The same update as :func:`fit` (see the module docstring): ``scheduler`` is stepped
+    after every optimizer update (step per-epoch schedulers yourself, after this call);
+    ``amp="fp16"`` makes a ``GradScaler`` unless you pass ``scaler`` (pass one to keep
+    its scale across epochs). Steps are appended to ``history`` when given.
+
+    Example::
+
+        for epoch in range(3):
+            train = train_one_epoch(model, train_loader, opt, loss_fn, scheduler=sched)
+            val = evaluate(model, val_loader, loss_fn)
+    """
+    _check_common(accumulation_steps, "batch", on_nan, log_every, scheduler, optimizer)
+    if isinstance(scheduler, ReduceLROnPlateau):
+        raise ValueError("scheduler: ReduceLROnPlateau needs a metric; step it yourself with "
+                         "evaluate()'s loss after the epoch")
+    metrics = _check_metrics(metrics)
+    n_batches = _length(loader, "loader")
+    device = torch.device(device) if device is not None else _model_device(model)
+    dtype = _amp_dtype(amp, device)
+    if dtype == torch.float16 and scaler is None:
+        scaler = torch.amp.GradScaler(device.type)
+    history = history if history is not None else History()
+    if not history.group_names:
+        history.group_names = _group_names(optimizer)
+    loop = _Loop(model, optimizer, loss_fn, device, scheduler=scheduler, per_batch=True,
+                 clip=_clip_kwargs(clip), amp_dtype=dtype, scaler=scaler,
+                 accumulation_steps=accumulation_steps, metrics=metrics, batch_fn=batch_fn,
+                 on_nan=on_nan, log_every=log_every, history=history)
+    sums, count = loop.train_epoch(iter(loader), n_batches)
+    loop.flush()
+    if sums is None:
+        raise ValueError("loader yielded no batches; it must yield at least one")
+    return _epoch_values(sums, count, metrics)
+
+
+def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Optimizer,
+        loss_fn: Callable[[Any, Any], Tensor], epochs: int, *,
+        val_loader: Iterable[Any] | None = None, scheduler: Any = None,
+        step_scheduler: str = "batch", clip: float | Mapping[str, Any] | None = None,
+        amp: bool | str | None = None, accumulation_steps: int = 1,
+        metrics: Mapping[str, Metric] | None = None, device: torch.device | str | None = None,
+        checkpoint: str | os.PathLike | None = None, resume: bool | str | os.PathLike = False,
+        writer: Any = None, progress: bool = True, log_every: int = 50,
+        on_nan: str = "raise", history: History | None = None,
+        batch_fn: Callable[[Any], tuple[Any, Any]] | None = None) -> History:
+    """Train ``model`` for ``epochs`` epochs and return its :class:`~lrnotes.monitor.History`.
+
+    Update ``t`` steps with :math:`g_t = \\mathrm{clip}(\\frac{1}{k}\\sum_{j<k} \\nabla L_j)`,
+    the mean gradient of ``k = accumulation_steps`` micro-batches (a short last group of
+    an epoch by its own size), unscaled first under a GradScaler; so ``k`` batches of
+    ``b`` match one batch of ``k*b`` for mean-reduced losses.
+
+    Args:
+        train_loader, val_loader: iterables of batches. A batch is ``(inputs, targets)``;
+            ``inputs`` may be a tensor (``model(x)``), a tuple (``model(*x)``, e.g.
+            ``(tokens, lengths)`` for an LSTM) or a dict (``model(**x)``); every tensor
+            inside is moved to ``device``. Other batch layouts: ``batch_fn(batch) ->
+            (inputs, targets)``.
+        epochs: total number of epochs of the run (>= 1), also when resuming.
+        scheduler: a torch ``LRScheduler`` (lrnotes' ``attach`` gives one) bound to
+            ``optimizer``, stepped after every update (``step_scheduler="batch"``) or
+            every epoch (``"epoch"``). ``ReduceLROnPlateau`` is always stepped once per
+            epoch with the validation loss (the training loss without ``val_loader``).
+        clip: a ``max_norm`` (> 0) or a dict of :func:`lrnotes.clip.clip_gradients`
+            arguments (``max_norm``, ``max_value``, ``agc``, ...). Always applied to
+            the true gradients (unscaled first under a GradScaler).
+        amp: None/False (float32); ``"bf16"`` (bfloat16 autocast, no scaler);
+            ``"fp16"`` (float16 autocast and a ``GradScaler``); True (fp16 on CUDA,
+            bf16 elsewhere).
+        metrics: ``{name: fn(outputs, targets) -> 0-d tensor}``, a batch mean such as
+            :func:`accuracy`; averaged per epoch over samples for train and validation.
+            Default none (the loss is always recorded).
+        device: where to train; default the model's device. The model is moved there.
+        checkpoint: a path written (atomically) after every epoch and on
+            KeyboardInterrupt: model, optimizer, scheduler, scaler, history, RNG states
+            (torch, cuda, numpy, python, the loader's generators) and the position in
+            the epoch. It is a pickle: load only checkpoints you wrote.
+        resume: True to continue from ``checkpoint`` when that file exists (a fresh
+            start otherwise), or the path of a checkpoint to continue from.
+        writer: a TensorBoard ``SummaryWriter`` or a log directory: gets ``lr/<group>``,
+            ``train/loss``, ``train/grad_norm`` per update and ``epoch/<key>`` per epoch.
+        progress: a ``tqdm.auto`` progress bar (also off with ``TQDM_DISABLE=1``).
+        log_every: updates between flushes of the recorded values to the host (the
+            only host syncs of the loop), TensorBoard writes and NaN checks.
+        on_nan: ``"raise"``: a non-finite loss raises ``FloatingPointError`` naming its
+            step, at the next flush (at most ``log_every - 1`` updates later; pass
+            ``log_every=1`` to stop at once). ``"skip"``: an update whose loss (or, without
+            a GradScaler, gradient) is not finite is skipped and listed in
+            ``history.skipped``; this costs one host sync per update.
+        history: a History to append to (kept even if ``fit`` raises); default a new one.
+
+    Exact resume: restarting from a mid-epoch checkpoint restores the RNG states of the
+    epoch's start, re-creates the loader's iterator, skips (loads and discards) the
+    batches already used, then restores the RNG states of the interruption; on the CPU
+    the parameters equal an uninterrupted run's bit for bit. This needs a loader whose
+    order is a function of those states: a torch ``DataLoader`` with ``shuffle=True``
+    (with or without ``generator=``), a ``DistributedSampler``, or any sampler drawing
+    from torch's global RNG or the loader's generator; same data, batch size and model.
+    An interrupt inside an optimizer update cannot be resumed exactly, so then no
+    checkpoint is written (the last epoch's one stays).
+
+    KeyboardInterrupt and FloatingPointError carry the history as ``err.history``.
+
+    Distributed: with a ``torch.distributed`` process group of world size > 1 (e.g. under
+    ``torchrun``) the model is wrapped in ``DistributedDataParallel`` unless it is one,
+    ``DataLoader``\\ s without a ``DistributedSampler`` are rebuilt with
+    :func:`distributed_loader`, ``set_epoch`` is called each epoch, losses and metrics
+    are averaged over ranks, and only rank 0 shows progress and writes TensorBoard and
+    checkpoints (interrupt checkpoints are single-process only).
+
+    Example::
+
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, 0.1, total_steps=3 * len(loader))
+        history = fit(model, loader, opt, nn.CrossEntropyLoss(), epochs=3, scheduler=sched)
+        history.plot()
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+    _check_common(accumulation_steps, step_scheduler, on_nan, log_every, scheduler, optimizer)
+    metrics = _check_metrics(metrics)
+    clip_kwargs = _clip_kwargs(clip)
+    if resume is not False and resume is not True and not isinstance(resume, (str, os.PathLike)):
+        raise ValueError(f"resume must be a bool or a checkpoint path, got {resume!r}")
+    if resume is True and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint, the path to resume from")
+    device = torch.device(device) if device is not None else _model_device(model)
+    dtype = _amp_dtype(amp, device)
+    rank, world = _rank_world()
+
+    model.to(device)
+    if world > 1 and not isinstance(model, nn.parallel.DistributedDataParallel):
+        model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device] if device.type == "cuda" else None)
+    net = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+    if world > 1:
+        if isinstance(train_loader, DataLoader) and not isinstance(train_loader.sampler,
+                                                                   DistributedSampler):
+            train_loader = distributed_loader(train_loader)
+        if isinstance(val_loader, DataLoader) and not isinstance(val_loader.sampler,
+                                                                 DistributedSampler):
+            val_loader = distributed_loader(val_loader, shuffle=False)
+    n_batches = _length(train_loader, "train_loader")
+    if world > 1 and n_batches is None:
+        raise ValueError("train_loader must have a len() under DDP (ranks must agree on "
+                         "when an epoch ends)")
+    if val_loader is not None:
+        _length(val_loader, "val_loader")
+
+    history = history if history is not None else History()
+    if not history.group_names:
+        history.group_names = _group_names(optimizer)
+    scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
+    plateau = isinstance(scheduler, ReduceLROnPlateau)
+    loop = _Loop(model, optimizer, loss_fn, device, scheduler=scheduler,
+                 per_batch=step_scheduler == "batch" and not plateau, clip=clip_kwargs,
+                 amp_dtype=dtype, scaler=scaler, accumulation_steps=accumulation_steps,
+                 metrics=metrics, batch_fn=batch_fn, on_nan=on_nan, log_every=log_every,
+                 history=history, track_boundary=checkpoint is not None and world == 1)
+    loop.generators = _loader_generators(train_loader)
+
+    state = None
+    resume_path = checkpoint if resume is True else (resume or None)
+    if resume_path is not None:
+        if os.path.exists(resume_path):
+            state = torch.load(resume_path, map_location=device, weights_only=False)
+        elif resume is not True:
+            raise ValueError(f"resume: no checkpoint at {os.fspath(resume_path)!r}")
+    start_epoch, start_batch = 0, 0
+    if state is not None:
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state["scheduler"] is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        if scaler is not None and state["scaler"] is not None:
+            scaler.load_state_dict(state["scaler"])
+        history.load_state_dict(state["history"])
+        start_epoch, start_batch = state["epoch"], state["batch"]
+
+    writer, own_writer = open_writer(writer) if writer is not None and rank == 0 else (None, False)
+    loop.writer = writer
+    disable = (not progress or rank != 0
+               or os.environ.get("TQDM_DISABLE", "").lower() not in ("", "0", "false"))
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=None if n_batches is None else epochs * n_batches,
+               initial=start_epoch * (n_batches or 0) + start_batch, disable=disable,
+               unit="batch", dynamic_ncols=True)
+    loop.bar = bar
+    optimizer.zero_grad(set_to_none=True)
+    try:
+        for epoch in range(start_epoch, epochs):
+            loop.boundary = None
+            loop.epoch = epoch
+            started = time.perf_counter()
+            bar.set_description(f"epoch {epoch + 1}/{epochs}")
+            _set_epoch(train_loader, epoch)
+            batches, sums, count = _start_epoch(loop, train_loader, state, start_batch, rank)
+            state = None
+            sums, count = loop.train_epoch(batches, n_batches, start_batch, sums, count)
+            start_batch = 0
+            loop.busy = True
+            loop.flush()
+            if sums is None:
+                raise ValueError("train_loader yielded no batches; it must yield at least one")
+            values = {f"train_{k}": v for k, v in _epoch_values(sums, count, metrics).items()}
+            loop.busy = False  # an interrupt during validation resumes at the validation
+            if val_loader is not None:
+                val = evaluate(model, val_loader, loss_fn, metrics, device, amp, batch_fn)
+                values.update({f"val_{k}": v for k, v in val.items()})
+            loop.busy = True
+            if plateau:
+                scheduler.step(values.get("val_loss", values["train_loss"]))
+            elif scheduler is not None and step_scheduler == "epoch":
+                scheduler.step()
+            for name, group in zip(history.group_names, optimizer.param_groups, strict=True):
+                values[f"lr/{name}"] = float(group["lr"])
+            history.record_epoch(epoch=len(history.epochs.get("epoch", [])) + 1,
+                                 step=history.num_steps, **values,
+                                 seconds=time.perf_counter() - started)
+            if writer is not None:
+                history.to_tensorboard(writer, steps_from=history.num_steps,
+                                       epochs_from=len(history.epochs["epoch"]) - 1)
+                writer.flush()
+            bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()
+                             if k in ("train_loss", "val_loss")})
+            if checkpoint is not None:
+                rng = _rng_state(loop.generators)
+                rngs = [rng] if world == 1 else [None] * world
+                if world > 1:
+                    dist.all_gather_object(rngs, rng)
+                if rank == 0:
+                    _save_atomic(_checkpoint(net, optimizer, scheduler, scaler, history,
+                                             epoch + 1, 0, None, 0, rngs, rngs), checkpoint)
+            loop.boundary = None  # the epoch is done: resume from the epoch checkpoint
+            loop.busy = False
+    except KeyboardInterrupt as err:
+        err.history = history
+        if checkpoint is not None and loop.track_boundary and not loop.busy \
+                and loop.boundary is not None:
+            batch, sums, count, rng = loop.boundary
+            _save_atomic(_checkpoint(net, optimizer, scheduler, scaler, history, loop.epoch,
+                                     batch, sums, count, [rng], [loop.epoch_rng]), checkpoint)
+        raise
+    except FloatingPointError as err:
+        err.history = history
+        raise
+    finally:
+        bar.close()
+        if own_writer:
+            writer.close()
+    return history
+
+
+def _start_epoch(loop: _Loop, loader: Iterable[Any], state: dict[str, Any] | None,
+                 start_batch: int, rank: int) -> tuple[Iterator[Any], Tensor | None, int]:
+    """The epoch's batch iterator and running sums, positioned at ``start_batch``.
+
+    Fresh: the loader's iterator from the current RNG states. Resumed mid-epoch: restore
+    the RNG states of the epoch's start, re-create the iterator (the same order), skip
+    ``start_batch`` batches, then restore the RNG states of the interruption.
+    """
+    sums, count = None, 0
+    if state is not None:
+        rng = state["rng"][rank % len(state["rng"])]
+        epoch_rng = state["epoch_rng"][rank % len(state["epoch_rng"])]
+        _set_rng_state(epoch_rng if start_batch > 0 else rng, loop.generators)
+        if state["sums"] is not None:
+            sums, count = state["sums"].to(loop.device), state["count"]
+    loop.epoch_rng = _rng_state(loop.generators) if loop.track_boundary else None
+    batches = iter(loader)
+    if state is not None and start_batch > 0:
+        for _ in range(start_batch):
+            next(batches)
+        _set_rng_state(rng, loop.generators)
+    if loop.track_boundary:
+        boundary_rng = loop.epoch_rng if start_batch == 0 else _rng_state(loop.generators)
+        loop.boundary = (start_batch, sums, count, boundary_rng)
+    return batches, sums, count
+
+
+def _checkpoint(net: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+                scaler: torch.amp.GradScaler | None, history: History, epoch: int, batch: int,
+                sums: Tensor | None, count: int, rng: list[dict[str, Any]],
+                epoch_rng: list[dict[str, Any]] | None) -> dict[str, Any]:
+    return {"format": CHECKPOINT_FORMAT, "model": net.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "history": history.state_dict(), "epoch": epoch, "batch": batch,
+            "sums": sums.cpu() if sums is not None else None, "count": count,
+            "rng": rng, "epoch_rng": epoch_rng}
