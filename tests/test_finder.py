@@ -125,6 +125,22 @@ def test_restores_everything_after_a_run(offload):
     assert [g["lr"] for g in optimizer.param_groups] == [1e-3, 1e-2]
 
 
+def test_an_attached_schedule_does_not_count_the_trial_updates():
+    from lrnotes.schedules import attach, linear
+
+    model, optimizer, scaler, loader = bn_setup(seed=2)
+    scheduler = attach(optimizer, linear(start=1.0, end=0.0, steps=10))
+    before = scheduler.state_dict()
+    lrs_before = [g["lr"] for g in optimizer.param_groups]
+    lr_find(model, loader, optimizer, step_fn=watching_step(model, []), num_steps=8,
+            scaler=scaler, progress=False)
+    assert scheduler.state_dict() == before
+    assert [g["lr"] for g in optimizer.param_groups] == lrs_before
+    optimizer.step()  # the user's first real update after the range test
+    scheduler.step()
+    assert scheduler.last_epoch == before["last_epoch"] + 1
+
+
 @pytest.mark.parametrize("exc", [Boom, KeyboardInterrupt])
 @pytest.mark.parametrize("offload", [False, True])
 def test_restores_everything_when_step_fn_raises_mid_run(exc, offload):
