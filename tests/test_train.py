@@ -327,7 +327,8 @@ RESUME_SCRIPT = textwrap.dedent('''
     class Noisy(Dataset):  # augmentation from numpy and python RNGs in the main process
         def __init__(self):
             g = torch.Generator().manual_seed(0)
-            self.x, self.y = torch.randn(60, 5, generator=g), torch.randint(0, 3, (60,), generator=g)
+            self.x = torch.randn(60, 5, generator=g)
+            self.y = torch.randint(0, 3, (60,), generator=g)
         def __len__(self):
             return 60
         def __getitem__(self, i):
