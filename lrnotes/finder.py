@@ -207,12 +207,13 @@ class _Snapshot:
         mps = getattr(torch.backends, "mps", None)
         self.mps_rng = torch.mps.get_rng_state() if mps is not None and mps.is_available() else None
 
-        # Step hooks must not see the trial updates: an attached ScheduledLR counts updates
-        # through one, and would otherwise resume from the wrong step. Set aside, put back.
-        self.step_hooks = [(hooks, dict(hooks)) for hooks in (
-            optimizer._optimizer_step_pre_hooks, optimizer._optimizer_step_post_hooks)]
-        for hooks, _ in self.step_hooks:
-            hooks.clear()
+        # An attached ScheduledLR counts updates with a step hook; the trial updates must not
+        # advance it. Its hooks are set aside for the run and put back; other hooks stay.
+        hooks = optimizer._optimizer_step_post_hooks
+        self.step_hooks = {key: hook for key, hook in hooks.items()
+                           if hasattr(hook, "counts_updates_for")}
+        for key in self.step_hooks:
+            del hooks[key]
 
         for p in params.values():
             p.grad = None
@@ -249,9 +250,7 @@ class _Snapshot:
         for p, saved_state in self.state.items():
             state[p] = {key: self._put_back(live, saved)
                         for key, (live, saved) in saved_state.items()}
-        for hooks, saved_hooks in self.step_hooks:
-            hooks.clear()
-            hooks.update(saved_hooks)
+        self.optimizer._optimizer_step_post_hooks.update(self.step_hooks)
         self.optimizer.param_groups[:] = self.group_list
         for group, saved_group in zip(self.group_list, self.groups, strict=True):
             params = group["params"]

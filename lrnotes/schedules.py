@@ -898,6 +898,7 @@ class ScheduledLR(LRScheduler):
                 if scheduler is not None and not skipped:
                     scheduler._updates += 1
 
+            count_update.counts_updates_for = this  # lets lr_find set it aside for its trials
             self._hook = optimizer.register_step_post_hook(count_update)
         super().__init__(optimizer)
 
