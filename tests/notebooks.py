@@ -59,6 +59,7 @@ def build_book(extra_args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb), "build", str(ROOT), "-W", "--keep-going", *extra_args]
     env = dict(os.environ, TQDM_DISABLE="1")
+    env.pop("MPLBACKEND", None)  # figures must render inline in the executed pages
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
 
 
