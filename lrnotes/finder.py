@@ -369,7 +369,8 @@ def lr_find(
     from tqdm.auto import tqdm
 
     snapshot = _Snapshot(model, optimizer, scaler, offload)
-    bar = tqdm(total=num_steps, desc="lr_find", disable=not progress)
+    # progress=True leaves `disable` unset, so TQDM_DISABLE=1 still turns the bar off
+    bar = tqdm(total=num_steps, desc="lr_find", **({} if progress else {"disable": True}))
     try:
         model.train()
         batches = _cycle(loader, "loader")

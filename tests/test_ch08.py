@@ -29,10 +29,11 @@ def test_lr_find_restores_model_optimizer_and_rng_bitwise(c):
 
 
 def test_the_slides_finder_leaves_the_model_trained(c):
-    moved = c["slide_moved"]
-    assert math.isnan(moved) or moved > 0.1 if isinstance(moved, float) else False
-    val_after = float(c["val_after_slide"])
-    assert not (abs(val_after - c["val_before"]) < 0.1)
+    assert c["slide_finite_steps"] >= 10
+    assert c["slide_moved"] > 0.5  # the weights moved by more than half their norm
+    assert c["slide_nonfinite_fraction"] > 0.5
+    val_after = float(c["val_after_slide"])  # glue stores nan as the string 'nan'
+    assert math.isnan(val_after) or abs(val_after - c["val_before"]) > 0.1
 
 
 def test_the_slides_finder_records_a_rate_its_first_update_did_not_use(c):
