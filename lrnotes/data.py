@@ -164,6 +164,29 @@ def _fetch_folder(name: str, url: str, md5: str | None, root: Path, folder: str,
 # --- loaders -----------------------------------------------------------------
 
 
+def loader_generators(loader: Iterable[Any]) -> list[torch.Generator]:
+    """The distinct ``torch.Generator`` objects that decide ``loader``'s order: its own, its
+    sampler's, its batch sampler's sampler's. ``fit`` saves their states for exact resume, and
+    ``lr_find`` puts them back, so walking a loader leaves no trace on the next run.
+
+    Example::
+
+        >>> g = torch.Generator().manual_seed(0)
+        >>> loader = DataLoader(range(8), shuffle=True, generator=g)
+        >>> loader_generators(loader) == [g]
+        True
+    """
+    sampler = getattr(loader, "sampler", None)
+    batch_sampler = getattr(loader, "batch_sampler", None)
+    candidates = [getattr(loader, "generator", None), getattr(sampler, "generator", None),
+                  getattr(getattr(batch_sampler, "sampler", None), "generator", None)]
+    found: list[torch.Generator] = []
+    for g in candidates:
+        if isinstance(g, torch.Generator) and all(g is not h for h in found):
+            found.append(g)
+    return found
+
+
 def make_loader(dataset: Dataset, *, batch_size: int, shuffle: bool, seed: int = 0,
                 collate_fn: Callable[[list[Any]], Any] | None = None,
                 device: str | torch.device | None = None, num_workers: int | None = None,

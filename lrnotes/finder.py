@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lrnotes.data import loader_generators
+
 MODES = ("exp", "linear")
 METHODS = ("steepest", "valley", "minimum")
 
@@ -172,7 +174,8 @@ class _Snapshot:
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
-                 scaler: torch.amp.GradScaler | None, offload: bool) -> None:
+                 scaler: torch.amp.GradScaler | None, offload: bool,
+                 loaders: Iterable[Any] = ()) -> None:
         def save(tensor: Tensor) -> Tensor:
             tensor = tensor.detach()
             return tensor.to("cpu", copy=True) if offload else tensor.clone()
@@ -200,6 +203,9 @@ class _Snapshot:
         self.scaler_state = self.scaler.state_dict() if self.scaler is not None else None
         self.scaler_used = False
 
+        # a loader's own generators (shuffling) advance as the test walks it: put them back too
+        self.loader_rngs = [(g, g.get_state()) for loader in loaders if loader is not None
+                            for g in loader_generators(loader)]
         self.python_rng = random.getstate()
         self.numpy_rng = np.random.get_state()
         self.torch_rng = torch.get_rng_state()
@@ -266,6 +272,8 @@ class _Snapshot:
                 self.scaler.update(new_scale=float(self.scaler_state["scale"]))
             self.scaler.load_state_dict(self.scaler_state)
 
+        for generator, state in self.loader_rngs:
+            generator.set_state(state)
         random.setstate(self.python_rng)
         np.random.set_state(self.numpy_rng)
         torch.set_rng_state(self.torch_rng)
@@ -334,12 +342,14 @@ def lr_find(
 
     **Restoration.** Parameters, gradients, buffers (BatchNorm statistics included), each
     module's train/eval mode, the optimizer's state and param groups (lrs and every other key),
-    the GradScaler's state and the Python, NumPy, torch (CPU, CUDA, MPS) RNG states are copied in
+    the GradScaler's state, the Python, NumPy, torch (CPU, CUDA, MPS) RNG states and the
+    loaders' own shuffling generators (``loader.generator``, its sampler's) are copied in
     memory before the run (on the CPU with ``offload=True``, to spare accelerator memory; else on
     the model's device, which costs one copy of the model and optimizer state) and put back in
     place after it, on success and on any exception or KeyboardInterrupt. No file is written.
-    Objects outside these that watch the optimizer (an LR scheduler counting updates through a
-    step hook, an EMA of the weights) do see the test's updates: create them after ``lr_find``.
+    A :func:`lrnotes.schedules.attach` scheduler does not count the test's updates (its step
+    hook is set aside during the run). Other objects that watch the optimizer (a torch
+    scheduler's step counter, an EMA of the weights) do see them: create those after ``lr_find``.
 
     Raises ValueError for bad arguments, an empty loader, or a non-finite loss at the first step.
 
@@ -368,7 +378,7 @@ def lr_find(
 
     from tqdm.auto import tqdm
 
-    snapshot = _Snapshot(model, optimizer, scaler, offload)
+    snapshot = _Snapshot(model, optimizer, scaler, offload, loaders=(loader, val_loader))
     # progress=True leaves `disable` unset, so TQDM_DISABLE=1 still turns the bar off
     bar = tqdm(total=num_steps, desc="lr_find", **({} if progress else {"disable": True}))
     try:

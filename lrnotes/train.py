@@ -32,6 +32,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, RandomSampler
 
 from lrnotes.clip import clip_gradients
+from lrnotes.data import loader_generators
 from lrnotes.monitor import History, open_writer
 
 AMP_MODES = (None, False, True, "bf16", "fp16")
@@ -283,20 +284,6 @@ def _set_rng_state(state: dict[str, Any], generators: list[torch.Generator]) -> 
         torch.cuda.set_rng_state_all(state["cuda"])
     for g, g_state in zip(generators, state["generators"], strict=False):
         g.set_state(g_state)
-
-
-def _loader_generators(loader: Iterable[Any]) -> list[torch.Generator]:
-    """The distinct torch.Generators that decide ``loader``'s order (its own, its sampler's,
-    its batch sampler's sampler's)."""
-    sampler = getattr(loader, "sampler", None)
-    batch_sampler = getattr(loader, "batch_sampler", None)
-    candidates = [getattr(loader, "generator", None), getattr(sampler, "generator", None),
-                  getattr(getattr(batch_sampler, "sampler", None), "generator", None)]
-    found: list[torch.Generator] = []
-    for g in candidates:
-        if isinstance(g, torch.Generator) and all(g is not h for h in found):
-            found.append(g)
-    return found
 
 
 def _set_epoch(loader: Iterable[Any], epoch: int) -> None:
@@ -647,7 +634,7 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
                  amp_dtype=dtype, scaler=scaler, accumulation_steps=accumulation_steps,
                  metrics=metrics, batch_fn=batch_fn, on_nan=on_nan, log_every=log_every,
                  history=history, track_boundary=checkpoint is not None and world == 1)
-    loop.generators = _loader_generators(train_loader)
+    loop.generators = loader_generators(train_loader)
 
     state = None
     resume_path = checkpoint if resume is True else (resume or None)

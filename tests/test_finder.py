@@ -125,6 +125,20 @@ def test_restores_everything_after_a_run(offload):
     assert [g["lr"] for g in optimizer.param_groups] == [1e-3, 1e-2]
 
 
+def test_the_loaders_own_shuffling_generator_is_put_back():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(40, 3), torch.randn(40))
+    generator = torch.Generator().manual_seed(5)
+    loader = DataLoader(data, batch_size=8, shuffle=True, generator=generator)
+    before = generator.get_state()
+    model = nn.Linear(3, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    lr_find(model, loader, optimizer, mse, num_steps=12, progress=False)
+    assert torch.equal(generator.get_state(), before), "the next epoch must see the same order"
+
+
 def test_an_attached_schedule_does_not_count_the_trial_updates():
     from lrnotes.schedules import attach, linear
 
