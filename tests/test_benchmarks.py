@@ -1,0 +1,69 @@
+"""Smoke test of the benchmarks: every script runs with tiny sizes and fills its rows.
+
+No timing assertions: only that the table has every row and finite, positive times.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+EXPECTED = [
+    ("schedules", "cosine: optimizer.step() + attach(...).step()"),
+    ("schedules", "one_cycle (with momentum): optimizer.step() + attach(...).step()"),
+    ("schedules", "step: optimizer.step() + attach(...).step()"),
+    ("schedules", "cosine.values(10_000)"),
+    ("schedules", "one_cycle.values(10_000)"),
+    ("schedules", "warmup(cosine).values(10_000)"),
+    ("LARS", "LARS.step() (foreach=None, default)"),
+    ("LARS", "LARS.step() (foreach=True)"),
+    ("lr_find", "lr_find(...) (incl. snapshot and restore)"),
+    ("fit", "fit(...) one epoch, progress + TensorBoard off"),
+    ("fit", "fit(...) one epoch, progress + TensorBoard on"),
+    ("fit", "fit(amp='bf16') channels-last throughput"),
+]
+
+
+def test_run_all_quick_writes_every_row(tmp_path):
+    env = dict(os.environ, MPLBACKEND="Agg")
+    env.pop("TQDM_DISABLE", None)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--quick", "--throughput",
+         "--device", "cpu", "--out", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    results = json.loads((tmp_path / "results.json").read_text())
+    rows = results["rows"]
+    names = [(row["group"], row["name"]) for row in rows]
+    for expected in EXPECTED:
+        assert expected in names, f"missing row {expected}"
+    # LARS is compared with two peers, each in two foreach modes
+    assert sum(group == "LARS" for group, _ in names) == 4
+
+    for row in rows:
+        assert math.isfinite(row["lrnotes_s"]) and row["lrnotes_s"] > 0, row
+        if row["peer_s"] is not None:
+            assert math.isfinite(row["peer_s"]) and row["peer_s"] > 0, row
+            assert math.isclose(row["ratio"], row["lrnotes_s"] / row["peer_s"])
+        else:
+            assert row["ratio"] is None and row["group"] == "schedules"
+
+    finder = next(row for row in rows if row["group"] == "lr_find")
+    suggestions = finder["extra"]["suggestions"]
+    assert set(suggestions) == {"lrnotes_steepest", "lrnotes_valley", "torch_lr_finder_steepest"}
+    assert all(v is None or v > 0 for v in suggestions.values())
+
+    info = results["machine"]
+    assert info["torch_threads"] == 1 and info["quick"] is True
+    table = (tmp_path / "results.md").read_text()
+    assert table in done.stdout  # run_all prints the table it writes
+    for _, name in EXPECTED:
+        assert f"| {name} |" in table
+    assert "| group | benchmark | peer | lrnotes | peer time | ratio |" in table
