@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-env.sh
 export TQDM_DISABLE=${TQDM_DISABLE:-1}
 # The quick profile's models are tiny: one torch thread per process is faster than two on a
-# 2-core machine (measured: chapter 7 in 15 s against 35 s), and it is what the chapters'
-# claims were checked with. Set OMP_NUM_THREADS yourself to override.
+# 2-core machine (chapter 7: 15 s against 35 s, measured with other work running), and the chapters'
+# claims were checked with it. Set OMP_NUM_THREADS yourself to override.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 unset MPLBACKEND  # the notebooks must render their figures inline
 .venv/bin/python -m pytest tests book --nbval-lax --nbval-current-env -p no:cacheprovider "$@"
