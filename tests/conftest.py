@@ -44,3 +44,9 @@ def claims(request, tmp_path_factory):
         return cache[name]
 
     return get
+
+
+@pytest.fixture(scope="module")
+def c(request, claims):
+    """The values glued by the chapter that the test module names in ``CH``."""
+    return claims(request.module.CH)

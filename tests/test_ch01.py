@@ -5,11 +5,6 @@ import pytest
 CH = "01_learning_rate_control"
 
 
-@pytest.fixture(scope="module")
-def c(claims):
-    return claims(CH)
-
-
 def test_rates_below_the_bound_converge_and_above_diverge(c):
     assert c["bound"] == pytest.approx(2 / 10.0)
     assert c["final_best"] < 1e-4 * c["initial_loss"]

@@ -5,11 +5,6 @@ import pytest
 CH = "02_step_scheduling"
 
 
-@pytest.fixture(scope="module")
-def c(claims):
-    return claims(CH)
-
-
 def test_optimizer_first_uses_each_level_for_step_size_updates(c):
     assert c["right_order_lrs"] == pytest.approx([1.0, 1.0, 0.1, 0.1, 0.01, 0.01], rel=1e-12)
     assert c["right_order_warnings"] == 0

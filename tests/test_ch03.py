@@ -5,11 +5,6 @@ import pytest
 CH = "03_cosine_annealing"
 
 
-@pytest.fixture(scope="module")
-def c(claims):
-    return claims(CH)
-
-
 def test_the_slides_cosine_cannot_run(c):
     assert c["slide_errors"] == ["NameError", "TypeError"]
 

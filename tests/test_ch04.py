@@ -7,11 +7,6 @@ import pytest
 CH = "04_adam"
 
 
-@pytest.fixture(scope="module")
-def c(claims):
-    return claims(CH)
-
-
 def test_every_optimiser_learns(c):
     for key in ("final_sgd", "final_momentum", "final_adam", "final_adamw"):
         assert c[key] < 0.5 * math.log(10), key  # well below chance level

@@ -5,11 +5,6 @@ import pytest
 CH = "05_warmup"
 
 
-@pytest.fixture(scope="module")
-def c(claims):
-    return claims(CH)
-
-
 def test_the_slides_warmup_ignores_initial_lr_and_starts_at_zero(c):
     assert c["slide_ignores_initial_lr"] is True
     assert c["slide_first_lr"] == 0.0

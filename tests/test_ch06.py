@@ -5,11 +5,6 @@ import pytest
 CH = "06_gradient_clipping"
 
 
-@pytest.fixture(scope="module")
-def c(claims):
-    return claims(CH)
-
-
 def test_gradient_norms_spike_in_every_run(c):
     for key in ("none", "norm", "value", "agc"):
         assert c[f"max_before_{key}"] > 10 * c["max_norm"], key

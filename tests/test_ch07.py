@@ -7,11 +7,6 @@ import pytest
 CH = "07_monitoring"
 
 
-@pytest.fixture(scope="module")
-def c(claims):
-    return claims(CH)
-
-
 def test_history_records_the_cosine_lr_per_update(c):
     assert c["first_lr_start"] == pytest.approx(c["lr_good"])
     assert c["first_lr_end"] < 1e-3 * c["first_lr_start"]

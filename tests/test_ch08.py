@@ -7,11 +7,6 @@ import pytest
 CH = "08_lr_finder"
 
 
-@pytest.fixture(scope="module")
-def c(claims):
-    return claims(CH)
-
-
 def test_suggestions_are_ordered_inside_the_sweep(c):
     for rule in ("steepest", "valley", "minimum"):
         assert c["start_lr"] < c[f"suggest_{rule}"] < c["stop_lr"] <= c["end_lr"]

@@ -5,11 +5,6 @@ import pytest
 CH = "09_cyclical_rates"
 
 
-@pytest.fixture(scope="module")
-def c(claims):
-    return claims(CH)
-
-
 def test_lrnotes_cyclic_equals_torch_cycliclr_in_every_mode(c):
     assert c["compared_steps"] >= 1000
     assert c["max_rel_diff_lrnotes"] <= 1e-14

@@ -5,11 +5,6 @@ import pytest
 CH = "10_layerwise_rates"
 
 
-@pytest.fixture(scope="module")
-def c(claims):
-    return claims(CH)
-
-
 def test_param_groups_give_features_and_classifier_their_rates(c):
     assert c["two_group_lrs"] == [1e-3, 1e-2]
 

@@ -13,11 +13,6 @@ CH = "11_image_classification"
 SCHEDULES = {"plateau", "one_cycle", "warmup_cosine"}
 
 
-@pytest.fixture(scope="module")
-def c(claims):
-    return claims(CH)
-
-
 def test_imagenet_stem_leaves_one_pixel_and_the_cifar_stem_four_by_four(c):
     assert c["imagenet_layer4"] == "512 x 1 x 1"
     assert c["cifar_layer4"] == "512 x 4 x 4"

@@ -11,11 +11,6 @@ from test_data import IMDB_FILES
 CH = "12_sentiment_analysis"
 
 
-@pytest.fixture(scope="module")
-def c(claims):
-    return claims(CH)
-
-
 def test_page_says_which_profile_made_it(c):
     assert (c["profile"], c["dataset"]) == ("quick", "UCI sentences")
     assert (c["train_size"], c["val_size"]) == (2400, 600)

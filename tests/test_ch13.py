@@ -5,11 +5,6 @@ import pytest
 CH = "13_lars"
 
 
-@pytest.fixture(scope="module")
-def c(claims):
-    return claims(CH)
-
-
 def test_from_scratch_algorithm_1_equals_lrnotes_lars(c):
     assert c["scratch_difference"] < 1e-12
 

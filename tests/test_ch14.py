@@ -8,11 +8,6 @@ import pytest
 CH = "14_tensorboard"
 
 
-@pytest.fixture(scope="module")
-def c(claims):
-    return claims(CH)
-
-
 def test_event_files_hold_what_history_recorded(c):
     assert c["mismatches"] == 0
     assert c["relative_difference"] <= 2.0**-24  # float32 rounding, nothing more

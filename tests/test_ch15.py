@@ -6,11 +6,6 @@ import pytest
 CH = "15_combining"
 
 
-@pytest.fixture(scope="module")
-def c(claims):
-    return claims(CH)
-
-
 def test_slide_schedule_crashes_when_the_warmup_ends(c):
     assert c["crash_step"] == 5
     assert "must be Tensor, not float" in c["crash_message"]

@@ -7,11 +7,6 @@ import pytest
 CH = "16_further_reading"
 
 
-@pytest.fixture(scope="module")
-def c(claims):
-    return claims(CH)
-
-
 def test_momentum_and_adam_get_much_closer_than_sgd(c):
     assert c["sgd_1e2_diverges"] is True  # the shared rate 1e-3 is a tenth of a diverging one
     final = c["path_final"]
