@@ -10,6 +10,6 @@ fi
 stamp=.venv/.lrnotes-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[data,book,test]"
+  .venv/bin/python -m pip install -q -e ".[data,book,test,bench]"
   touch "$stamp"
 fi

@@ -1,6 +1,7 @@
 """Shared fixtures. The book is built once per session; the chapter tests read the values
-each chapter computed from that build (``LRNOTES_CLAIMS=papermill`` executes only the
-chapters a test asks for, which is quicker while writing one chapter)."""
+each chapter computed from that build. ``LRNOTES_CLAIMS=papermill`` executes only the
+chapters a test asks for (quicker while writing one chapter); ``LRNOTES_CLAIMS=built`` reads
+the last build in ``_build/`` without building again."""
 
 from __future__ import annotations
 
@@ -31,8 +32,9 @@ def built_book():
 def claims(request, tmp_path_factory):
     """``claims("05_warmup")`` -> the dict of values chapter 05 glued."""
     cache: dict[str, dict] = {}
-    use_papermill = os.environ.get("LRNOTES_CLAIMS") == "papermill"
-    if not use_papermill:
+    mode = os.environ.get("LRNOTES_CLAIMS", "build")
+    use_papermill = mode == "papermill"
+    if mode == "build":
         request.getfixturevalue("built_book")
 
     def get(name: str) -> dict:

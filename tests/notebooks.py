@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -64,8 +65,13 @@ def build_book(extra_args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
 
 
 def executed_glue(name: str) -> dict[str, Any]:
-    """Glued values of a chapter as executed by the last book build."""
-    path = EXECUTED / f"{name}.ipynb"
+    """Glued values of a chapter as executed by the last book build.
+
+    myst-nb moves glued outputs out of the executed notebook into ``NAME.glue.json`` beside it,
+    keeping each output's metadata (where ``lrnotes.glue`` puts the exact value)."""
+    path = EXECUTED / f"{name}.glue.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: the book build did not execute {name}")
-    return read_glue(nbformat.read(path, as_version=4))
+    outputs = json.loads(path.read_text())
+    cell = nbformat.from_dict({"cell_type": "code", "outputs": list(outputs.values())})
+    return read_glue(nbformat.from_dict({"cells": [cell]}))

@@ -87,7 +87,7 @@ def _requirement_names(reqs: list[str]) -> dict[str, str]:
 def test_environment_yml_agrees_with_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     declared = list(project["dependencies"])
-    for extra in ("data", "book", "test"):
+    for extra in ("data", "book", "test", "bench"):
         declared += project["optional-dependencies"][extra]
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
