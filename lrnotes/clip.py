@@ -11,13 +11,79 @@ host synchronisation.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 from torch.amp.grad_scaler import OptState
-from torch.nn.utils import clip_grad_value_, clip_grads_with_norm_, get_total_norm
+from torch.nn.utils import clip_grad_value_
+from torch.utils._foreach_utils import (
+    _device_has_foreach_support,
+    _group_tensors_by_device_and_dtype,
+    _has_foreach_support,
+)
+
+
+def _uses_foreach(tensors: list[Tensor], device: torch.device, foreach: bool | None) -> bool:
+    if foreach is None:
+        return _has_foreach_support(tensors, device)
+    if foreach and not _device_has_foreach_support(device):
+        raise RuntimeError(f"foreach=True was passed, but can't use the foreach API on "
+                           f"{device.type} tensors")
+    return bool(foreach)
+
+
+def _get_total_norm(tensors: list[Tensor], norm_type: float = 2.0,
+                    error_if_nonfinite: bool = False, foreach: bool | None = None) -> Tensor:
+    """``torch.nn.utils.get_total_norm`` (torch >= 2.6) for older torch, the same operations in
+    the same order: one ``_foreach_norm`` (or ``vector_norm`` per tensor) per device and dtype,
+    then the norm of the stacked norms on the first tensor's device."""
+    norm_type = float(norm_type)
+    if not tensors:
+        return torch.tensor(0.0)
+    first_device = tensors[0].device
+    norms: list[Tensor] = []
+    grouped = _group_tensors_by_device_and_dtype([tensors])
+    for (device, _), ([device_tensors], _) in grouped.items():
+        if _uses_foreach(device_tensors, device, foreach):
+            norms.extend(torch._foreach_norm(device_tensors, norm_type))
+        else:
+            norms.extend(torch.linalg.vector_norm(g, norm_type) for g in device_tensors)
+    total_norm = torch.linalg.vector_norm(
+        torch.stack([norm.to(first_device) for norm in norms]), norm_type)
+    if error_if_nonfinite and torch.logical_or(total_norm.isnan(), total_norm.isinf()):
+        raise RuntimeError(
+            f"The total norm of order {norm_type} for gradients from `parameters` is "
+            "non-finite, so it cannot be clipped. To disable this error and scale the "
+            "gradients by the non-finite norm anyway, set `error_if_nonfinite=False`")
+    return total_norm
+
+
+def _clip_grads_with_norm_(parameters: list[Tensor], max_norm: float, total_norm: Tensor,
+                           foreach: bool | None = None) -> None:
+    """``torch.nn.utils.clip_grads_with_norm_`` (torch >= 2.6) for older torch: every gradient
+    times ``min(1, max_norm / (total_norm + 1e-6))``, as a tensor (no host sync)."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return
+    clip_coef_clamped = torch.clamp(float(max_norm) / (total_norm + 1e-6), max=1.0)
+    grouped = _group_tensors_by_device_and_dtype([grads])
+    for (device, _), ([device_grads], _) in grouped.items():
+        if _uses_foreach(device_grads, device, foreach):
+            torch._foreach_mul_(device_grads, clip_coef_clamped.to(device))
+        else:
+            coef = clip_coef_clamped.to(device)
+            for g in device_grads:
+                g.mul_(coef)
+
+
+try:  # torch >= 2.6; the fallbacks above do the same on torch 2.3 to 2.5
+    from torch.nn.utils import clip_grads_with_norm_, get_total_norm
+except ImportError:  # pragma: no cover - exercised by the floor run (scripts/floors)
+    clip_grads_with_norm_ = _clip_grads_with_norm_
+    get_total_norm = _get_total_norm
 
 AGC_EPS = 1e-3
 """The epsilon of AGC: weights whose unit norm is below it are treated as having norm
@@ -41,7 +107,12 @@ class ClipResult(NamedTuple):
 
 
 def _check_limit(name: str, value: float | None) -> None:
-    if value is not None and not value >= 0:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number >= 0 or None, got {type(value).__name__} "
+                        f"{value!r}")
+    if not value >= 0:
         raise ValueError(f"{name} must be >= 0 (or None for no limit), got {value!r}")
 
 
@@ -51,6 +122,9 @@ def _named(parameters: Parameters) -> list[tuple[str | None, Tensor]]:
         return list(parameters.named_parameters())
     if isinstance(parameters, Tensor):
         return [(None, parameters)]
+    if isinstance(parameters, (str, bytes)) or not isinstance(parameters, Iterable):
+        raise TypeError("parameters must be a module, a tensor, or an iterable of tensors or "
+                        f"(name, tensor) pairs, got {type(parameters).__name__}")
     named: list[tuple[str | None, Tensor]] = []
     for item in parameters:
         if isinstance(item, Tensor):
@@ -59,10 +133,20 @@ def _named(parameters: Parameters) -> list[tuple[str | None, Tensor]]:
               and isinstance(item[1], Tensor)):
             named.append(item)
         else:
-            raise ValueError(
+            raise TypeError(
                 "parameters must be a module, tensors or (name, tensor) pairs, "
                 f"got an item of type {type(item).__name__}")
     return named
+
+
+def _total_norm(grads: list[Tensor], norm_type: float, device: torch.device,
+                error_if_nonfinite: bool = False) -> Tensor:
+    """The total norm of ``grads`` on ``device``; empty gradients add nothing (torch's
+    infinity norm has no identity for them and would raise)."""
+    sized = [g for g in grads if g.numel() > 0]
+    if not sized:
+        return torch.zeros((), device=device)
+    return get_total_norm(sized, norm_type, error_if_nonfinite).to(device)
 
 
 def _unitwise_norm(x: Tensor) -> Tensor:
@@ -154,10 +238,23 @@ def clip_gradients(
     _check_limit("max_norm", max_norm)
     _check_limit("max_value", max_value)
     _check_limit("agc", agc)
+    if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real):
+        raise TypeError(f"norm_type must be a number > 0 or math.inf, got {norm_type!r}")
     if not norm_type > 0:
         raise ValueError(f"norm_type must be > 0 or math.inf, got {norm_type!r}")
+    if scaler is not None and not isinstance(scaler, torch.amp.GradScaler):
+        raise TypeError(f"scaler must be a torch.amp.GradScaler or None, got "
+                        f"{type(scaler).__name__}")
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got "
+                        f"{type(optimizer).__name__}")
     if scaler is not None and optimizer is None:
         raise ValueError("optimizer is required with scaler: GradScaler unscales per optimizer")
+    if agc_exclude is not None and not callable(agc_exclude):
+        raise TypeError(f"agc_exclude must be a predicate (name, param) -> bool or None, got "
+                        f"{agc_exclude!r}")
+    # read the parameters before anything changes a gradient, so bad input changes nothing
+    all_named = _named(parameters)
 
     if scaler is not None and scaler.is_enabled():
         # GradScaler keeps a per-optimizer stage (READY, UNSCALED, STEPPED) that update()
@@ -166,7 +263,6 @@ def clip_gradients(
         if stage is not OptState.UNSCALED:
             scaler.unscale_(optimizer)
 
-    all_named = _named(parameters)
     named = [(name, p) for name, p in all_named if p.grad is not None]
     params = [p for _, p in named]
     grads = [p.grad for p in params]
@@ -176,16 +272,16 @@ def clip_gradients(
         return ClipResult(zero, zero.clone(), torch.zeros((), dtype=torch.bool, device=device),
                           torch.ones((), dtype=torch.bool, device=device))
 
-    norm_before = get_total_norm(grads, norm_type, error_if_nonfinite)
-    device = norm_before.device
+    device = grads[0].device
+    norm_before = _total_norm(grads, norm_type, device, error_if_nonfinite)
     flags: list[Tensor] = []
     if agc is not None:
         exclude = agc_exclude or (lambda name, p: False)
         flags += _adaptive_clip_([p for name, p in named if not exclude(name, p)], agc)
     if max_value is not None:
-        flags.append(get_total_norm(grads, math.inf) > max_value)
+        flags.append(_total_norm(grads, math.inf, device) > max_value)
         clip_grad_value_(params, max_value)
-    norm = norm_before if not flags else get_total_norm(grads, norm_type)
+    norm = norm_before if not flags else _total_norm(grads, norm_type, device)
     if max_norm is not None:
         coef = max_norm / (norm + 1e-6)
         flags.append(coef < 1.0)

@@ -230,5 +230,100 @@ def test_scaler_needs_optimizer_and_norm_type_positive():
         clip_gradients(model, max_norm=1.0, scaler=torch.amp.GradScaler("cpu"))
     with pytest.raises(ValueError, match="norm_type"):
         clip_gradients(model, max_norm=1.0, norm_type=0.0)
-    with pytest.raises(ValueError, match="parameters"):
+    with pytest.raises(TypeError, match="parameters"):
         clip_gradients([1.0, 2.0])
+
+
+# --- issue 15 (13, 14) and issue 18: edge cases and older torch ------------------------------
+
+
+def test_zero_size_gradient_is_clipped_like_torch():
+    empty = nn.Parameter(torch.zeros(0))
+    full = nn.Parameter(torch.arange(6.0) - 2.5)
+    empty.grad, full.grad = torch.zeros(0), (torch.arange(6.0) - 2.5) * 2
+    expected = full.grad.clone()
+    torch.nn.utils.clip_grad_value_([full], 1.5)
+    expected, full.grad = full.grad, expected
+    stats = clip_gradients([empty, full], max_value=1.5)
+    assert torch.equal(full.grad, expected) and empty.grad.numel() == 0
+    assert bool(stats.clipped) and stats.norm_after.item() == pytest.approx(
+        torch.linalg.vector_norm(expected).item())
+    only_empty = clip_gradients([empty], max_norm=1.0, norm_type=math.inf)
+    assert only_empty.norm_before.item() == 0.0 and not bool(only_empty.clipped)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "name"), [
+    ({"parameters": None}, TypeError, "parameters"),
+    ({"parameters": "weights"}, TypeError, "parameters"),
+    ({"max_norm": "1"}, TypeError, "max_norm"),
+    ({"max_value": True}, TypeError, "max_value"),
+    ({"agc": [0.1]}, TypeError, "agc"),
+    ({"norm_type": "2"}, TypeError, "norm_type"),
+    ({"agc_exclude": "fc"}, TypeError, "agc_exclude"),
+    ({"scaler": object(), "optimizer": None}, TypeError, "scaler"),
+])
+def test_bad_arguments_name_themselves_and_change_nothing(kwargs, error, name):
+    model, _ = twin_with_grads()
+    before = grads(model)
+    call = {"parameters": model, **kwargs}
+    with pytest.raises(error, match=name):
+        clip_gradients(**call)
+    assert all(torch.equal(a, b) for a, b in zip(before, grads(model), strict=True))
+
+
+def test_bad_parameters_leave_a_scaler_unscaled():
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
+    backward(model, scaler=scaler)
+    before = grads(model)
+    with pytest.raises(TypeError, match="parameters"):
+        clip_gradients([*model.parameters(), 3.0], max_norm=1.0, scaler=scaler,
+                       optimizer=optimizer)
+    assert all(torch.equal(a, b) for a, b in zip(before, grads(model), strict=True))
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.5, math.inf])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_fallbacks_for_torch_before_2_6_give_torchs_numbers(norm_type, dtype):
+    from lrnotes import clip
+
+    if not hasattr(torch.nn.utils, "get_total_norm"):
+        pytest.skip("this torch has no get_total_norm to compare the fallback with")
+    torch.manual_seed(0)
+    tensors = [torch.randn(n, dtype=dtype) * 3 for n in (7, 130, 1, 33)]
+    tensors.append(torch.randn(5, dtype=torch.float32))  # a second dtype group
+    for foreach in (None, False):
+        ours = clip._get_total_norm(tensors, norm_type, foreach=foreach)
+        theirs = torch.nn.utils.get_total_norm(tensors, norm_type, foreach=foreach)
+        assert torch.equal(ours, theirs)
+        a = [nn.Parameter(t.clone()) for t in tensors]
+        b = [nn.Parameter(t.clone()) for t in tensors]
+        for p, q, t in zip(a, b, tensors, strict=True):
+            p.grad, q.grad = t.clone(), t.clone()
+        clip._clip_grads_with_norm_(a, 0.5, ours, foreach=foreach)
+        torch.nn.utils.clip_grads_with_norm_(b, 0.5, theirs, foreach=foreach)
+        assert all(torch.equal(p.grad, q.grad) for p, q in zip(a, b, strict=True))
+
+
+def test_clip_imports_and_matches_torch_without_the_torch_2_6_functions(monkeypatch):
+    """torch 2.3 has neither get_total_norm nor clip_grads_with_norm_ (issue 18): the module,
+    loaded afresh (not over lrnotes.clip) without them, uses its fallbacks, same numbers."""
+    import importlib.util
+
+    from lrnotes import clip
+
+    model, twin = twin_with_grads()
+    expected = clip_gradients(twin, max_norm=0.2, max_value=3.0)
+    monkeypatch.delattr(torch.nn.utils, "get_total_norm", raising=False)
+    monkeypatch.delattr(torch.nn.utils, "clip_grads_with_norm_", raising=False)
+    spec = importlib.util.spec_from_file_location("lrnotes_clip_on_old_torch", clip.__file__)
+    old = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(old)
+    monkeypatch.undo()
+    assert old.get_total_norm is old._get_total_norm
+    assert old.clip_grads_with_norm_ is old._clip_grads_with_norm_
+    result = old.clip_gradients(model, max_norm=0.2, max_value=3.0)
+    assert all(torch.equal(a, b) for a, b in zip(result, expected, strict=True))
+    assert all(torch.equal(p.grad, q.grad)
+               for p, q in zip(model.parameters(), twin.parameters(), strict=True))
