@@ -1,7 +1,13 @@
-"""Shared fixtures. The book is built once per session; the chapter tests read the values
-each chapter computed from that build. ``LRNOTES_CLAIMS=papermill`` executes only the
-chapters a test asks for (quicker while writing one chapter); ``LRNOTES_CLAIMS=built`` reads
-the last build in ``_build/`` without building again."""
+"""Shared fixtures. The book is built once per session, from scratch; the chapter tests read
+the values each chapter computed in that build. ``LRNOTES_CLAIMS=papermill`` executes only
+the chapters a test asks for (quicker while writing one chapter); ``LRNOTES_CLAIMS=built``
+reads the last build in ``_build/`` without building again, and fails if ``lrnotes/``,
+``book/`` or the configuration changed since that build (``notebooks.check_fresh``).
+
+Markers, applied here so that no test can forget them: ``book`` on every test that needs the
+built book (``built_book``, and the claim tests, which read it); ``notebooks`` on every test
+that executes chapters (the claim tests, nbval's cells). The fast tests:
+``bash scripts/test.sh -m "not book and not notebooks"``."""
 
 from __future__ import annotations
 
@@ -16,6 +22,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import notebooks  # noqa: E402
 
 os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if item.path.suffix == ".ipynb":  # an nbval cell
+            item.add_marker(pytest.mark.notebooks)
+        if names & {"c", "claims"}:
+            item.add_marker(pytest.mark.notebooks)
+            item.add_marker(pytest.mark.book)
+        if "built_book" in names:
+            item.add_marker(pytest.mark.book)
 
 
 @pytest.fixture(scope="session")

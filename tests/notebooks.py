@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 BUILD = ROOT / "_build"
 EXECUTED = BUILD / "jupyter_execute" / "book"
+STAMP_NAME = "lrnotes-build-stamp.json"
+# What an executed chapter depends on in the repository (the installed versions are added).
+SOURCES = ("lrnotes", "book", "_config.yml", "_toc.yml", "pyproject.toml")
+_IGNORED_PARTS = {"__pycache__", ".ipynb_checkpoints", "runs", "_build"}
+
+
+class StaleBuildError(RuntimeError):
+    """The last build executed the chapters against other code than the working tree's."""
 
 
 def chapters() -> list[Path]:
@@ -55,21 +65,96 @@ def run_chapter(notebook: Path | str, out_dir: Path, parameters: dict[str, Any] 
     return read_glue(nbformat.read(out, as_version=4))
 
 
-def build_book(extra_args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    """Build the book the way the README does, warnings as errors."""
+def source_files(root: Path = ROOT) -> list[Path]:
+    """The files of ``SOURCES`` that git does not ignore (every file, outside a git checkout)."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
+             *SOURCES], cwd=root, capture_output=True, check=True).stdout.decode()
+        files = [root / name for name in listed.split("\0") if name]
+    except (OSError, subprocess.CalledProcessError):
+        files = []
+        for name in SOURCES:
+            path = root / name
+            files += [path] if path.is_file() else sorted(path.rglob("*"))
+    return sorted(f for f in files if f.is_file()
+                  and not _IGNORED_PARTS.intersection(f.relative_to(root).parts))
+
+
+def source_digest(root: Path = ROOT) -> dict[str, str]:
+    """sha256 of each source file (relative path -> hex), plus the versions that run them."""
+    digest = {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest()
+              for f in source_files(root)}
+    from importlib.metadata import PackageNotFoundError, version
+
+    for package in ("torch", "numpy", "torchvision", "scikit-learn", "matplotlib"):
+        try:
+            digest[f"version:{package}"] = version(package)
+        except PackageNotFoundError:
+            digest[f"version:{package}"] = "absent"
+    digest["version:python"] = sys.version.split()[0]
+    return digest
+
+
+def write_stamp(digest: dict[str, str], build: Path = BUILD) -> Path:
+    """Record what a successful build executed: ``_build/lrnotes-build-stamp.json``."""
+    path = build / STAMP_NAME
+    path.write_text(json.dumps(digest, indent=1, sort_keys=True) + "\n")
+    return path
+
+
+def check_fresh(root: Path = ROOT, build: Path = BUILD) -> None:
+    """Raise ``StaleBuildError`` unless the last build ran on the sources as they are now."""
+    path = build / STAMP_NAME
+    if not path.exists():
+        raise StaleBuildError(f"{path} is missing: no complete build to read; run the tests "
+                              "without LRNOTES_CLAIMS=built, or bash scripts/book.sh --all")
+    built = json.loads(path.read_text())
+    now = source_digest(root)
+    changed = sorted(k for k in built.keys() | now.keys() if built.get(k) != now.get(k))
+    if changed:
+        shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8
+                                          else "")
+        raise StaleBuildError(f"the build in {build} is stale: changed since it ran: {shown}. "
+                              "Build again (the tests' default does).")
+
+
+def build_book(extra_args: tuple[str, ...] = (), root: Path = ROOT) -> subprocess.CompletedProcess:
+    """Build the book from scratch the way the README does, warnings as errors.
+
+    myst-nb executes a notebook (``execute_notebooks: force``) only when Sphinx reads it, and
+    Sphinx's incremental build reads only the pages whose own files changed: after a change
+    to ``lrnotes/`` alone it would keep every page and its glued values. So the executed
+    notebooks and Sphinx's saved environment are removed and ``--all`` reads every page again.
+    On success the digest of the sources as they were when the build started is stamped into
+    ``_build/`` (see ``check_fresh``)."""
+    build = root / "_build"
+    digest = source_digest(root)
+    for stale in (build / "jupyter_execute", build / ".doctrees", build / STAMP_NAME):
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        elif stale.exists():
+            stale.unlink()
     jb = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(jb), "build", str(ROOT), "-W", "--keep-going", *extra_args]
+    cmd = [str(jb), "build", str(root), "--all", "-W", "--keep-going", *extra_args]
     env = dict(os.environ, TQDM_DISABLE="1")
     env.pop("MPLBACKEND", None)  # figures must render inline in the executed pages
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    result = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
+    if result.returncode == 0:
+        write_stamp(digest, build)
+    return result
 
 
-def executed_glue(name: str) -> dict[str, Any]:
+def executed_glue(name: str, root: Path = ROOT) -> dict[str, Any]:
     """Glued values of a chapter as executed by the last book build.
 
-    myst-nb moves glued outputs out of the executed notebook into ``NAME.glue.json`` beside it,
-    keeping each output's metadata (where ``lrnotes.glue`` puts the exact value)."""
-    path = EXECUTED / f"{name}.glue.json"
+    Raises ``StaleBuildError`` when ``lrnotes/``, ``book/`` or the configuration changed
+    since that build (``check_fresh``): a claim test never reads values computed by other
+    code. myst-nb moves glued outputs out of the executed notebook into ``NAME.glue.json``
+    beside it, keeping each output's metadata (where ``lrnotes.glue`` puts the exact value)."""
+    build = root / "_build"
+    check_fresh(root, build)
+    path = build / "jupyter_execute" / "book" / f"{name}.glue.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: the book build did not execute {name}")
     outputs = json.loads(path.read_text())

@@ -1,9 +1,11 @@
 """The book builds with warnings as errors, and its pages carry what readers need."""
 
+import json
 import re
 
+import pytest
 import yaml
-from notebooks import ROOT, chapters
+from notebooks import ROOT, STAMP_NAME, StaleBuildError, chapters, executed_glue, source_digest
 
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 
@@ -39,3 +41,69 @@ def test_api_page_documents_the_package(built_book):
 def test_bibliography_is_rendered(built_book):
     html = (built_book / "book" / "references.html").read_text()
     assert "cyclical learning rates for training neural networks" in html.lower()
+
+
+def _fake_build(root):
+    """A repository with one module and one chapter, and a build that glued one value."""
+    (root / "lrnotes").mkdir()
+    (root / "lrnotes" / "schedules.py").write_text("RATE = 0.1\n")
+    (root / "book").mkdir()
+    (root / "book" / "01_x.ipynb").write_text("{}")
+    (root / "_config.yml").write_text("title: x\n")
+    executed = root / "_build" / "jupyter_execute" / "book"
+    executed.mkdir(parents=True)
+    output = {"output_type": "display_data", "data": {"text/plain": "0.1"},
+              "metadata": {"scrapbook": {"name": "rate"}, "lrnotes": {"value": 0.1}}}
+    (executed / "01_x.glue.json").write_text(json.dumps({"rate": output}))
+    (root / "_build" / STAMP_NAME).write_text(json.dumps(source_digest(root)))
+
+
+def test_claims_read_a_build_only_if_it_ran_on_the_code_as_it_is(tmp_path):
+    _fake_build(tmp_path)
+    assert executed_glue("01_x", root=tmp_path) == {"rate": 0.1}
+    # a change in lrnotes/ alone (the chapters' pages unchanged) makes the build stale
+    (tmp_path / "lrnotes" / "schedules.py").write_text("RATE = 0.2\n")
+    with pytest.raises(StaleBuildError, match="lrnotes/schedules.py"):
+        executed_glue("01_x", root=tmp_path)
+
+
+@pytest.mark.parametrize("change", ["new module", "chapter", "config", "no stamp"])
+def test_any_change_the_chapters_depend_on_makes_the_build_stale(tmp_path, change):
+    _fake_build(tmp_path)
+    if change == "new module":
+        (tmp_path / "lrnotes" / "extra.py").write_text("")
+    elif change == "chapter":
+        (tmp_path / "book" / "01_x.ipynb").write_text('{"cells": []}')
+    elif change == "config":
+        (tmp_path / "_config.yml").write_text("title: y\n")
+    else:
+        (tmp_path / "_build" / STAMP_NAME).unlink()
+    with pytest.raises(StaleBuildError):
+        executed_glue("01_x", root=tmp_path)
+
+
+def test_source_digest_covers_the_package_and_the_book_not_caches():
+    digest = source_digest()
+    assert "lrnotes/__init__.py" in digest and "book/references.bib" in digest
+    assert "version:torch" in digest
+    assert not [k for k in digest if "__pycache__" in k or "/runs/" in k]
+
+
+def test_the_build_for_tests_starts_clean(monkeypatch, tmp_path):
+    import notebooks
+
+    _fake_build(tmp_path)
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append(cmd)
+        # what Sphinx would find when it starts: no executed notebook left from before
+        assert not (tmp_path / "_build" / "jupyter_execute").exists()
+        assert not (tmp_path / "_build" / STAMP_NAME).exists()
+        return notebooks.subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(notebooks.subprocess, "run", fake_run)
+    monkeypatch.setattr(notebooks, "source_digest", lambda root: {"x": "1"})
+    notebooks.build_book(root=tmp_path)
+    assert "--all" in calls[0] and "-W" in calls[0]
+    assert json.loads((tmp_path / "_build" / STAMP_NAME).read_text()) == {"x": "1"}
