@@ -95,8 +95,15 @@ class History:
 
     def record_epoch(self, **values: float) -> None:
         """Append one epoch's values; a key seen before but missing now gets NaN, a new key
-        gets NaN for the earlier epochs, so every list has one entry per epoch."""
-        done = len(self.epochs.get("epoch", []))
+        gets NaN for the earlier epochs, so every list has one entry per epoch (whether or
+        not ``epoch`` is passed).
+
+        Example::
+
+            history.record_epoch(train_loss=0.5); history.record_epoch(val_loss=0.4)
+            history.epochs  # {'train_loss': [0.5, nan], 'val_loss': [nan, 0.4]}
+        """
+        done = self.num_epochs
         for key in values:
             self.epochs.setdefault(key, [math.nan] * done)
         for key, column in self.epochs.items():
@@ -117,6 +124,11 @@ class History:
             return {}
         return {"step": self._step[-1], "loss": self._loss[-1],
                 "grad_norm": self._grad_norm[-1], "lr": self._lr[-1][0]}
+
+    @property
+    def num_epochs(self) -> int:
+        """Number of epochs recorded (every column of :attr:`epochs` has this length)."""
+        return max((len(column) for column in self.epochs.values()), default=0)
 
     @property
     def num_steps(self) -> int:
@@ -149,8 +161,8 @@ class History:
         return self.num_steps
 
     def __repr__(self) -> str:
-        epochs = len(self.epochs.get("epoch", []))
-        return f"History({self.num_steps} steps, {epochs} epochs, groups={self.group_names})"
+        return (f"History({self.num_steps} steps, {self.num_epochs} epochs, "
+                f"groups={self.group_names})")
 
     def to_dataframe(self, kind: str = "step") -> Any:
         """A pandas DataFrame: one row per update (``kind="step"``: columns ``step``,
@@ -209,7 +221,10 @@ class History:
                 "epochs": {k: list(v) for k, v in self.epochs.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Replace this history's contents with ``state`` (from :meth:`state_dict`)."""
+        """Replace this history's contents with ``state`` (from :meth:`state_dict`). The
+        state is checked first (keys, equal lengths); a bad one raises ``ValueError`` naming
+        ``state`` and leaves this history unchanged."""
+        _check_state(state)
         self.group_names = list(state["group_names"])
         self._step = list(state["step"])
         self._lr = [list(row) for row in state["lr"]]
@@ -224,6 +239,34 @@ class History:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.load_state_dict(state)
+
+
+_STATE_KEYS = ("group_names", "step", "lr", "loss", "grad_norm", "skipped", "epochs")
+
+
+def _check_state(state: Any) -> None:
+    """Raise ValueError unless ``state`` looks like :meth:`History.state_dict`'s output."""
+    if not isinstance(state, dict):
+        raise TypeError(f"state must be a dict from History.state_dict(), "
+                        f"got {type(state).__name__}")
+    missing = [k for k in _STATE_KEYS if k not in state]
+    if missing:
+        raise ValueError(f"state: missing keys {missing}; expected History.state_dict()'s "
+                         f"output with keys {list(_STATE_KEYS)}")
+    if not all(isinstance(state[k], (list, tuple)) for k in _STATE_KEYS if k != "epochs") \
+            or not isinstance(state["epochs"], dict):
+        raise ValueError("state: 'epochs' must be a dict of lists and the other entries lists")
+    n = len(state["step"])
+    lengths = {k: len(state[k]) for k in ("lr", "loss", "grad_norm")}
+    if any(length != n for length in lengths.values()):
+        raise ValueError(f"state: 'step' has {n} entries but {lengths}; the per-step lists "
+                         "must have one entry per update")
+    groups = len(state["group_names"])
+    if any(len(row) != groups for row in state["lr"]):
+        raise ValueError(f"state: every 'lr' row must have one entry per group ({groups})")
+    columns = {len(v) for v in state["epochs"].values()}
+    if len(columns) > 1:
+        raise ValueError(f"state: the 'epochs' columns differ in length {sorted(columns)}")
 
 
 def open_writer(writer: Any) -> tuple[Any, bool]:

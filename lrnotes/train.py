@@ -17,29 +17,28 @@ The lr recorded for update ``t`` is the one that update used, so a schedule's va
 from __future__ import annotations
 
 import os
-import random
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import nullcontext
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, RandomSampler
 
+from lrnotes import checkpoint as ckpt
+from lrnotes.checkpoint import Position
 from lrnotes.clip import clip_gradients
 from lrnotes.data import loader_generators
 from lrnotes.monitor import History, open_writer
+from lrnotes.progress import progress_bar
 
 AMP_MODES = (None, False, True, "bf16", "fp16")
 STEP_SCHEDULER = ("batch", "epoch")
 ON_NAN = ("raise", "skip")
 _CLIP_KEYS = ("max_norm", "max_value", "agc", "norm_type", "error_if_nonfinite", "agc_exclude")
-CHECKPOINT_FORMAT = "lrnotes.fit/1"
 
 Metric = Callable[[Tensor, Tensor], Tensor]
 
@@ -268,24 +267,6 @@ def evaluate(model: nn.Module, loader: Iterable[Any], loss_fn: Callable[[Any, An
 # --- the training loop ----------------------------------------------------------------------
 
 
-def _rng_state(generators: list[torch.Generator]) -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-             "python": random.getstate(), "generators": [g.get_state() for g in generators]}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any], generators: list[torch.Generator]) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    for g, g_state in zip(generators, state["generators"], strict=False):
-        g.set_state(g_state)
-
-
 def _set_epoch(loader: Iterable[Any], epoch: int) -> None:
     sampler = getattr(loader, "sampler", None)
     if hasattr(sampler, "set_epoch"):
@@ -307,27 +288,8 @@ def _clip_kwargs(clip: float | Mapping[str, Any] | None) -> dict[str, Any]:
     return {"max_norm": float(clip)}
 
 
-def _save_atomic(state: dict[str, Any], path: str | os.PathLike) -> None:
-    """torch.save to a temporary file in the same directory, then os.replace: a crash
-    mid-write leaves the previous checkpoint in place."""
-    path = os.path.abspath(os.fspath(path))
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 class _Loop:
-    """The per-update machinery shared by :func:`fit` and :func:`train_one_epoch`."""
+    """One epoch of updates: what :func:`fit` and :func:`train_one_epoch` share."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
                  loss_fn: Callable[[Any, Any], Tensor], device: torch.device, *,
@@ -335,29 +297,25 @@ class _Loop:
                  amp_dtype: torch.dtype | None, scaler: torch.amp.GradScaler | None,
                  accumulation_steps: int, metrics: dict[str, Metric],
                  batch_fn: Callable[[Any], tuple[Any, Any]] | None, on_nan: str, log_every: int,
-                 history: History, writer: Any = None, track_boundary: bool = False) -> None:
+                 history: History, writer: Any = None, bar: Any = None) -> None:
         self.model, self.optimizer, self.loss_fn, self.device = model, optimizer, loss_fn, device
         self.scheduler, self.per_batch, self.clip = scheduler, per_batch, clip
         self.amp_dtype, self.scaler = amp_dtype, scaler
         self.accumulation_steps, self.metrics, self.batch_fn = accumulation_steps, metrics, batch_fn
-        self.on_nan, self.log_every, self.history, self.writer = on_nan, log_every, history, writer
+        self.on_nan, self.log_every, self.history = on_nan, log_every, history
+        self.writer, self.bar = writer, bar
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.ddp = isinstance(model, nn.parallel.DistributedDataParallel)
         self.world = _rank_world()[1]
-        self.track_boundary = track_boundary
-        self.generators: list[torch.Generator] = []
-        self.bar: Any = None
         self.epoch = 0
         self.unflushed = 0
-        self.busy = False  # inside an update or an epoch's end: not resumable from here
-        # (batches done, running sums, samples, RNG states) after the last update
-        self.boundary: tuple[int, Tensor | None, int, dict[str, Any]] | None = None
-        self.epoch_rng: dict[str, Any] | None = None
 
-    def train_epoch(self, batches: Iterator[Any], n_batches: int | None, start_batch: int = 0,
+    def train_epoch(self, batches: Iterator[Any], n_batches: int | None, *,
+                    position: Position | None = None, start_batch: int = 0,
                     sums: Tensor | None = None, count: int = 0) -> tuple[Tensor | None, int]:
         """Train on ``batches`` (batch ``start_batch`` onwards); return the epoch's running
-        ``(sums of [loss, metrics...] * n, samples)``."""
+        ``(sums of [loss, metrics...] * n, samples)``. ``position`` learns, after each
+        update, that the run can resume there."""
         self.model.train()
         accum = self.accumulation_steps
         group_loss: Tensor | None = None
@@ -381,39 +339,32 @@ class _Loop:
             group_loss = loss if group_loss is None else group_loss + loss
             in_group += 1
             if last:
-                self.busy = True
+                if position is not None:
+                    position.leave()  # an interrupt inside an update cannot be resumed
                 self.update(group_loss / in_group)
+                if position is not None:
+                    position.advance(i + 1, sums, count)
                 group_loss, in_group = None, 0
-                if self.track_boundary:
-                    self.boundary = (i + 1, sums, count, _rng_state(self.generators))
-                self.busy = False
             if self.bar is not None:
                 self.bar.update(1)
         if in_group:  # a loader without len() ended inside an accumulation group
-            self.busy = True  # until the epoch's end: no boundary for this update
+            if position is not None:
+                position.leave()
             torch._foreach_mul_([p.grad for p in self.params if p.grad is not None],
                                 accum / in_group)
             self.update(group_loss / in_group)
         return sums, count
 
     def update(self, loss: Tensor) -> None:
-        """Unscale and clip, step the optimizer (and a per-batch scheduler), record."""
+        """One optimizer update from the accumulated gradients: unscale and clip, step the
+        optimizer, zero the gradients, step a per-batch scheduler, record update ``t``."""
         t = self.history.num_steps
         stats = clip_gradients(self.params, **self.clip, scaler=self.scaler,
                                optimizer=self.optimizer)
         lrs = [g["lr"].clone() if isinstance(g["lr"], Tensor) else g["lr"]
-               for g in self.optimizer.param_groups]
-        if self.on_nan == "skip":
-            finite = torch.isfinite(loss)
-            if self.scaler is None:  # under a GradScaler, inf gradients are its business
-                finite = finite & stats.finite
-            bad = _all_reduce_sum((~finite).float())
-            if bad.item() > 0:  # the one host sync per update that skipping costs
-                self.optimizer.zero_grad(set_to_none=True)
-                if self.scaler is not None:
-                    self.scaler.update()
-                self.history.skipped.append(t)
-                return
+               for g in self.optimizer.param_groups]  # the lrs update t uses
+        if self.on_nan == "skip" and self._skip(loss, stats.finite, t):
+            return
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -426,6 +377,20 @@ class _Loop:
         self.unflushed += 1
         if self.unflushed >= self.log_every:
             self.flush()
+
+    def _skip(self, loss: Tensor, grads_finite: Tensor, t: int) -> bool:
+        """on_nan="skip": drop update ``t`` if its loss (or, without a GradScaler, its
+        gradient) is not finite on any rank. The one host sync per update it costs."""
+        finite = torch.isfinite(loss)
+        if self.scaler is None:  # under a GradScaler, inf gradients are its business
+            finite = finite & grads_finite
+        if _all_reduce_sum((~finite).float()).item() == 0:
+            return False
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.update()
+        self.history.skipped.append(t)
+        return True
 
     def flush(self) -> None:
         """Move recorded steps to the host; raise on a non-finite loss; log them."""
@@ -460,6 +425,14 @@ def _check_common(accumulation_steps: int, step_scheduler: str, on_nan: str, log
     if scheduler is not None and getattr(scheduler, "optimizer", None) is not optimizer:
         raise ValueError("scheduler is bound to a different optimizer than the one given "
                          "(scheduler.optimizer is not optimizer)")
+
+
+def _check_reiterable(loader: Iterable[Any] | None, name: str, passes: int) -> None:
+    """A one-shot iterator (a generator) is exhausted after one pass: say so up front."""
+    if loader is not None and passes > 1 and iter(loader) is loader:
+        raise ValueError(f"{name} is a one-shot iterator ({type(loader).__name__}), exhausted "
+                         f"after one pass; pass a re-iterable loader (a DataLoader, a list) for "
+                         f"{passes} epochs")
 
 
 def _group_names(optimizer: torch.optim.Optimizer) -> list[str]:
@@ -518,10 +491,21 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
         amp: bool | str | None = None, accumulation_steps: int = 1,
         metrics: Mapping[str, Metric] | None = None, device: torch.device | str | None = None,
         checkpoint: str | os.PathLike | None = None, resume: bool | str | os.PathLike = False,
-        writer: Any = None, progress: bool = True, log_every: int = 50,
+        overwrite: bool = False, writer: Any = None, progress: bool = True, log_every: int = 50,
         on_nan: str = "raise", history: History | None = None,
         batch_fn: Callable[[Any], tuple[Any, Any]] | None = None) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`~lrnotes.monitor.History`.
+
+    The loop (one update is the module docstring's: forward, backward, clip, optimizer
+    step, scheduler step, record)::
+
+        for epoch in range(start_epoch, epochs):      # start_epoch > 0 when resuming
+            for each batch of train_loader:           # those done skipped, when resuming
+                forward, backward                     # k = accumulation_steps batches,
+                update t                              # then one update
+            evaluate(model, val_loader)               # the epoch's train and val values
+            scheduler.step()                          # per epoch, or ReduceLROnPlateau
+            history.record_epoch(...); save checkpoint
 
     Update ``t`` steps with :math:`g_t = \\mathrm{clip}(\\frac{1}{k}\\sum_{j<k} \\nabla L_j)`,
     the mean gradient of ``k = accumulation_steps`` micro-batches (a short last group of
@@ -549,15 +533,23 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
             :func:`accuracy`; averaged per epoch over samples for train and validation.
             Default none (the loss is always recorded).
         device: where to train; default the model's device. The model is moved there.
-        checkpoint: a path written (atomically) after every epoch and on
-            KeyboardInterrupt: model, optimizer, scheduler, scaler, history, RNG states
-            (torch, cuda, numpy, python, the loader's generators) and the position in
-            the epoch. It is a pickle: load only checkpoints you wrote.
+        checkpoint: a file path written after every epoch and on KeyboardInterrupt (see
+            :mod:`lrnotes.checkpoint`: atomic, checksummed, verified before it is loaded):
+            model, optimizer, scheduler, scaler, history, RNG states (torch, cuda, numpy,
+            python, the loader's generators) and the position in the epoch. Checked before
+            training: not a directory, writable, and not an existing file unless ``resume``
+            continues from it or ``overwrite=True``. It is a pickle: load only checkpoints
+            you wrote.
         resume: True to continue from ``checkpoint`` when that file exists (a fresh
-            start otherwise), or the path of a checkpoint to continue from.
+            start otherwise), or the path of a checkpoint to continue from. The file is
+            checked against the model, optimizer, scheduler, ``amp`` and loader before
+            anything is loaded; a file that does not fit raises
+            :class:`~lrnotes.checkpoint.CheckpointError` (a ``ValueError``) naming it.
+        overwrite: True to start over and replace an existing ``checkpoint`` file.
         writer: a TensorBoard ``SummaryWriter`` or a log directory: gets ``lr/<group>``,
             ``train/loss``, ``train/grad_norm`` per update and ``epoch/<key>`` per epoch.
-        progress: a ``tqdm.auto`` progress bar (also off with ``TQDM_DISABLE=1``).
+        progress: a progress bar (:func:`lrnotes.progress.progress_bar`: off with
+            ``TQDM_DISABLE=1`` and in notebooks executed headless).
         log_every: updates between flushes of the recorded values to the host (the
             only host syncs of the loop), TensorBoard writes and NaN checks.
         on_nan: ``"raise"``: a non-finite loss raises ``FloatingPointError`` naming its
@@ -597,95 +589,75 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
     _check_common(accumulation_steps, step_scheduler, on_nan, log_every, scheduler, optimizer)
     metrics = _check_metrics(metrics)
     clip_kwargs = _clip_kwargs(clip)
-    if resume is not False and resume is not True and not isinstance(resume, (str, os.PathLike)):
-        raise ValueError(f"resume must be a bool or a checkpoint path, got {resume!r}")
-    if resume is True and checkpoint is None:
-        raise ValueError("resume=True needs checkpoint, the path to resume from")
+    resume_path = _resume_path(resume, checkpoint, overwrite)
+    if checkpoint is not None:
+        continues = resume_path is not None and os.path.abspath(os.fspath(resume_path)) \
+            == os.path.abspath(os.fspath(checkpoint))
+        checkpoint = ckpt.check_target(checkpoint, may_exist=continues or overwrite)
     device = torch.device(device) if device is not None else _model_device(model)
     dtype = _amp_dtype(amp, device)
     rank, world = _rank_world()
-
     model.to(device)
-    if world > 1 and not isinstance(model, nn.parallel.DistributedDataParallel):
-        model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device] if device.type == "cuda" else None)
-    net = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-    if world > 1:
-        if isinstance(train_loader, DataLoader) and not isinstance(train_loader.sampler,
-                                                                   DistributedSampler):
-            train_loader = distributed_loader(train_loader)
-        if isinstance(val_loader, DataLoader) and not isinstance(val_loader.sampler,
-                                                                 DistributedSampler):
-            val_loader = distributed_loader(val_loader, shuffle=False)
+    model, net, train_loader, val_loader = _distribute(model, train_loader, val_loader, device,
+                                                       world)
     n_batches = _length(train_loader, "train_loader")
     if world > 1 and n_batches is None:
         raise ValueError("train_loader must have a len() under DDP (ranks must agree on "
                          "when an epoch ends)")
     if val_loader is not None:
         _length(val_loader, "val_loader")
-
     history = history if history is not None else History()
     if not history.group_names:
         history.group_names = _group_names(optimizer)
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
     plateau = isinstance(scheduler, ReduceLROnPlateau)
+    generators = loader_generators(train_loader)
+
+    # resume: read and check the checkpoint against everything before loading any of it
+    state = None
+    if resume_path is not None and (resume is not True or os.path.exists(resume_path)):
+        state = ckpt.load(resume_path, map_location="cpu")
+        ckpt.verify(state, resume_path, model=net, optimizer=optimizer, scheduler=scheduler,
+                    scaler=scaler, history=history, generators=generators,
+                    batches_per_epoch=n_batches, epochs=epochs)
+    start_epoch = 0 if state is None else state["epoch"]
+    _check_reiterable(train_loader, "train_loader", epochs - start_epoch)
+    _check_reiterable(val_loader, "val_loader", epochs - start_epoch)
+    if state is not None:
+        ckpt.restore(state, model=net, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
+                     history=history)
+
+    position = ckpt.Position(generators, track=checkpoint is not None and world == 1,
+                             batches_per_epoch=n_batches)
+    writer, own_writer = open_writer(writer) if writer is not None and rank == 0 else (None, False)
+    done = 0 if state is None else start_epoch * (n_batches or 0) + state["batch"]
+    bar = progress_bar(total=None if n_batches is None else epochs * n_batches,
+                       enabled=progress and rank == 0, initial=done, unit="batch",
+                       dynamic_ncols=True)
     loop = _Loop(model, optimizer, loss_fn, device, scheduler=scheduler,
                  per_batch=step_scheduler == "batch" and not plateau, clip=clip_kwargs,
                  amp_dtype=dtype, scaler=scaler, accumulation_steps=accumulation_steps,
                  metrics=metrics, batch_fn=batch_fn, on_nan=on_nan, log_every=log_every,
-                 history=history, track_boundary=checkpoint is not None and world == 1)
-    loop.generators = loader_generators(train_loader)
-
-    state = None
-    resume_path = checkpoint if resume is True else (resume or None)
-    if resume_path is not None:
-        if os.path.exists(resume_path):
-            state = torch.load(resume_path, map_location=device, weights_only=False)
-        elif resume is not True:
-            raise ValueError(f"resume: no checkpoint at {os.fspath(resume_path)!r}")
-    start_epoch, start_batch = 0, 0
-    if state is not None:
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state["scheduler"] is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and state["scaler"] is not None:
-            scaler.load_state_dict(state["scaler"])
-        history.load_state_dict(state["history"])
-        start_epoch, start_batch = state["epoch"], state["batch"]
-
-    writer, own_writer = open_writer(writer) if writer is not None and rank == 0 else (None, False)
-    loop.writer = writer
-    disable = (not progress or rank != 0
-               or os.environ.get("TQDM_DISABLE", "").lower() not in ("", "0", "false"))
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=None if n_batches is None else epochs * n_batches,
-               initial=start_epoch * (n_batches or 0) + start_batch, disable=disable,
-               unit="batch", dynamic_ncols=True)
-    loop.bar = bar
+                 history=history, writer=writer, bar=bar)
     optimizer.zero_grad(set_to_none=True)
     try:
         for epoch in range(start_epoch, epochs):
-            loop.boundary = None
             loop.epoch = epoch
             started = time.perf_counter()
             bar.set_description(f"epoch {epoch + 1}/{epochs}")
             _set_epoch(train_loader, epoch)
-            batches, sums, count = _start_epoch(loop, train_loader, state, start_batch, rank)
-            state = None
-            sums, count = loop.train_epoch(batches, n_batches, start_batch, sums, count)
-            start_batch = 0
-            loop.busy = True
+            batches, sums, count = position.open(train_loader, epoch, state, rank, device)
+            start_batch, state = (0 if state is None else state["batch"]), None
+            sums, count = loop.train_epoch(batches, n_batches, position=position,
+                                           start_batch=start_batch, sums=sums, count=count)
             loop.flush()
             if sums is None:
                 raise ValueError("train_loader yielded no batches; it must yield at least one")
             values = {f"train_{k}": v for k, v in _epoch_values(sums, count, metrics).items()}
-            loop.busy = False  # an interrupt during validation resumes at the validation
-            if val_loader is not None:
+            if val_loader is not None:  # an interrupt here resumes at this validation
                 val = evaluate(model, val_loader, loss_fn, metrics, device, amp, batch_fn)
                 values.update({f"val_{k}": v for k, v in val.items()})
-            loop.busy = True
+            position.leave()  # the epoch's end: an interrupt resumes from its checkpoint
             if plateau:
                 scheduler.step(values.get("val_loss", values["train_loss"]))
             elif scheduler is not None and step_scheduler == "epoch":
@@ -695,29 +667,15 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
             history.record_epoch(epoch=len(history.epochs.get("epoch", [])) + 1,
                                  step=history.num_steps, **values,
                                  seconds=time.perf_counter() - started)
-            if writer is not None:
-                history.to_tensorboard(writer, steps_from=history.num_steps,
-                                       epochs_from=len(history.epochs["epoch"]) - 1)
-                writer.flush()
-            bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()
-                             if k in ("train_loss", "val_loss")})
+            _log_epoch(writer, bar, history, values)
             if checkpoint is not None:
-                rng = _rng_state(loop.generators)
-                rngs = [rng] if world == 1 else [None] * world
-                if world > 1:
-                    dist.all_gather_object(rngs, rng)
-                if rank == 0:
-                    _save_atomic(_checkpoint(net, optimizer, scheduler, scaler, history,
-                                             epoch + 1, 0, None, 0, rngs, rngs), checkpoint)
-            loop.boundary = None  # the epoch is done: resume from the epoch checkpoint
-            loop.busy = False
+                _save_epoch(checkpoint, net, optimizer, scheduler, scaler, history, epoch + 1,
+                            n_batches, generators)
     except KeyboardInterrupt as err:
         err.history = history
-        if checkpoint is not None and loop.track_boundary and not loop.busy \
-                and loop.boundary is not None:
-            batch, sums, count, rng = loop.boundary
-            _save_atomic(_checkpoint(net, optimizer, scheduler, scaler, history, loop.epoch,
-                                     batch, sums, count, [rng], [loop.epoch_rng]), checkpoint)
+        if checkpoint is not None and position.resumable:
+            ckpt.save(ckpt.capture(net, optimizer, scheduler, scaler, history,
+                                   **position.where()), checkpoint)
         raise
     except FloatingPointError as err:
         err.history = history
@@ -729,41 +687,65 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
     return history
 
 
-def _start_epoch(loop: _Loop, loader: Iterable[Any], state: dict[str, Any] | None,
-                 start_batch: int, rank: int) -> tuple[Iterator[Any], Tensor | None, int]:
-    """The epoch's batch iterator and running sums, positioned at ``start_batch``.
-
-    Fresh: the loader's iterator from the current RNG states. Resumed mid-epoch: restore
-    the RNG states of the epoch's start, re-create the iterator (the same order), skip
-    ``start_batch`` batches, then restore the RNG states of the interruption.
-    """
-    sums, count = None, 0
-    if state is not None:
-        rng = state["rng"][rank % len(state["rng"])]
-        epoch_rng = state["epoch_rng"][rank % len(state["epoch_rng"])]
-        _set_rng_state(epoch_rng if start_batch > 0 else rng, loop.generators)
-        if state["sums"] is not None:
-            sums, count = state["sums"].to(loop.device), state["count"]
-    loop.epoch_rng = _rng_state(loop.generators) if loop.track_boundary else None
-    batches = iter(loader)
-    if state is not None and start_batch > 0:
-        for _ in range(start_batch):
-            next(batches)
-        _set_rng_state(rng, loop.generators)
-    if loop.track_boundary:
-        boundary_rng = loop.epoch_rng if start_batch == 0 else _rng_state(loop.generators)
-        loop.boundary = (start_batch, sums, count, boundary_rng)
-    return batches, sums, count
+def _resume_path(resume: Any, checkpoint: Any, overwrite: Any) -> str | os.PathLike | None:
+    """The file to resume from (None: a fresh start), after checking the arguments."""
+    if resume is not False and resume is not True and not isinstance(resume, (str, os.PathLike)):
+        raise ValueError(f"resume must be a bool or a checkpoint path, got {resume!r}")
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite must be a bool, got {type(overwrite).__name__}")
+    if resume is True and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint, the path to resume from")
+    if overwrite and resume is not False:
+        raise ValueError("resume and overwrite=True contradict each other: resume continues "
+                         "from a checkpoint, overwrite starts over; pass one of them")
+    if overwrite and checkpoint is None:
+        raise ValueError("overwrite=True needs checkpoint, the file to replace")
+    if resume is False:
+        return None
+    path = checkpoint if resume is True else resume
+    if resume is not True and not os.path.exists(path):
+        raise ValueError(f"resume: no checkpoint at {os.fspath(path)!r}")
+    return path
 
 
-def _checkpoint(net: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-                scaler: torch.amp.GradScaler | None, history: History, epoch: int, batch: int,
-                sums: Tensor | None, count: int, rng: list[dict[str, Any]],
-                epoch_rng: list[dict[str, Any]] | None) -> dict[str, Any]:
-    return {"format": CHECKPOINT_FORMAT, "model": net.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "history": history.state_dict(), "epoch": epoch, "batch": batch,
-            "sums": sums.cpu() if sums is not None else None, "count": count,
-            "rng": rng, "epoch_rng": epoch_rng}
+def _distribute(model: nn.Module, train_loader: Iterable[Any], val_loader: Iterable[Any] | None,
+                device: torch.device, world: int) -> tuple[nn.Module, nn.Module, Any, Any]:
+    """Under a process group of world size > 1: the model in ``DistributedDataParallel``
+    and ``DataLoader``\\ s with a ``DistributedSampler``. Returns ``(model, the unwrapped
+    model, train_loader, val_loader)``."""
+    if world > 1 and not isinstance(model, nn.parallel.DistributedDataParallel):
+        model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device] if device.type == "cuda" else None)
+    if world > 1:
+        if isinstance(train_loader, DataLoader) and not isinstance(train_loader.sampler,
+                                                                   DistributedSampler):
+            train_loader = distributed_loader(train_loader)
+        if isinstance(val_loader, DataLoader) and not isinstance(val_loader.sampler,
+                                                                 DistributedSampler):
+            val_loader = distributed_loader(val_loader, shuffle=False)
+    net = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+    return model, net, train_loader, val_loader
+
+
+def _log_epoch(writer: Any, bar: Any, history: History, values: Mapping[str, float]) -> None:
+    """The epoch's values to TensorBoard and the progress bar."""
+    if writer is not None:
+        history.to_tensorboard(writer, steps_from=history.num_steps,
+                               epochs_from=len(history.epochs["epoch"]) - 1)
+        writer.flush()
+    bar.set_postfix({k: f"{v:.4g}" for k, v in values.items() if k in ("train_loss", "val_loss")})
+
+
+def _save_epoch(path: str, net: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+                scaler: torch.amp.GradScaler | None, history: History, epochs_done: int,
+                n_batches: int | None, generators: list[torch.Generator]) -> None:
+    """The checkpoint after ``epochs_done`` epochs, with every rank's RNG states; written by
+    rank 0."""
+    rank, world = _rank_world()
+    rng = ckpt.rng_state(generators)
+    rngs: list[Any] = [rng] if world == 1 else [None] * world
+    if world > 1:
+        dist.all_gather_object(rngs, rng)
+    if rank == 0:
+        ckpt.save(ckpt.capture(net, optimizer, scheduler, scaler, history, epoch=epochs_done,
+                               batches_per_epoch=n_batches, rng=rngs, epoch_rng=rngs), path)

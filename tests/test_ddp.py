@@ -12,6 +12,8 @@ import pytest
 import torch
 import torch.distributed as dist
 
+from lrnotes import checkpoint
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 pytestmark = pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()),
@@ -87,6 +89,6 @@ def test_two_gloo_processes_match_one_process_on_the_combined_batches(tmp_path):
     assert h0["loss"] == hr["loss"]  # every rank returns the same history
     # only rank 0 wrote: one event file, one checkpoint of the unwrapped model
     assert len(os.listdir(tmp_path / "ddp" / "tb")) == 1
-    state = torch.load(tmp_path / "ddp" / "ck.pt", weights_only=False)
+    state = checkpoint.load(tmp_path / "ddp" / "ck.pt")
     assert state["epoch"] == 2 and len(state["rng"]) == 2
     assert set(state["model"]) == {"0.weight", "0.bias", "2.weight", "2.bias"}

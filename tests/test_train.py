@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from lrnotes import checkpoint
 from lrnotes.monitor import History
 from lrnotes.train import accuracy, evaluate, fit, to_device, train_one_epoch
 
@@ -292,7 +293,7 @@ def test_keyboard_interrupt_keeps_history_and_writes_a_checkpoint(tmp_path):
         fit(model, DataLoader(blobs(40), batch_size=10), opt, loss_fn, 3, checkpoint=path,
             progress=False)
     assert err.value.history.num_steps == 6
-    state = torch.load(path, weights_only=False)
+    state = checkpoint.load(path)
     assert (state["epoch"], state["batch"]) == (1, 2)
     assert len(state["history"]["loss"]) == 6
     torch.testing.assert_close(state["model"]["0.weight"], model[0].weight)
@@ -312,7 +313,8 @@ def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", broken_save)
     with pytest.raises(OSError, match="disk full"):
-        fit(model, loader, opt, nn.CrossEntropyLoss(), 1, checkpoint=path, progress=False)
+        fit(model, loader, opt, nn.CrossEntropyLoss(), 1, checkpoint=path, overwrite=True,
+            progress=False)
     assert path.read_bytes() == good
     assert os.listdir(tmp_path) == ["ck.pt"]
 
@@ -390,7 +392,7 @@ def test_resume_in_a_new_process_gives_bitwise_the_uninterrupted_parameters(tmp_
         assert h["loss"] == g["loss"] and h["lr"] == g["lr"] and h["step"] == g["step"]
         for key in ("train_loss", "step", "lr/group_0"):
             assert h["epochs"][key] == g["epochs"][key]
-    state = torch.load(tmp_path / "ck_False_13.pt", weights_only=False)
+    state = checkpoint.load(tmp_path / "ck_False_13.pt")
     assert (state["epoch"], state["batch"]) == (3, 0)  # the resumed run saved its last epoch
 
 
