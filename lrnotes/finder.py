@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from lrnotes.data import loader_generators
+from lrnotes.progress import progress_bar
 
 MODES = ("exp", "linear")
 METHODS = ("steepest", "valley", "minimum")
@@ -359,6 +360,7 @@ def lr_find(
         ...                  nn.CrossEntropyLoss(), start_lr=1e-5, end_lr=10, num_steps=100)
         >>> lr = result.suggest("valley"); result.plot()
     """
+    _check_objects(model, optimizer, scaler)
     _check_arguments(loader, val_loader, loss_fn, step_fn, start_lr, end_lr, num_steps, mode,
                      smoothing, diverge, accumulation_steps, clip)
     base_lrs = [float(group["lr"]) for group in optimizer.param_groups]
@@ -371,16 +373,16 @@ def lr_find(
     ratios = [base / base_lrs[reference] for base in base_lrs]
     if device is None:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device must name a torch device, got {device!r}: {err}") from None
     if step_fn is None:
         step_fn = _loss_step(loss_fn)
-    sweep = _sweep(start_lr, end_lr, num_steps, mode)
-
-    from tqdm.auto import tqdm
+    sweep = _sweep_lazily(start_lr, end_lr, num_steps, mode)
 
     snapshot = _Snapshot(model, optimizer, scaler, offload, loaders=(loader, val_loader))
-    # progress=True leaves `disable` unset, so TQDM_DISABLE=1 still turns the bar off
-    bar = tqdm(total=num_steps, desc="lr_find", **({} if progress else {"disable": True}))
+    bar = progress_bar(total=num_steps, desc="lr_find", enabled=bool(progress))
     try:
         model.train()
         batches = _cycle(loader, "loader")
@@ -390,7 +392,7 @@ def lr_find(
         losses: list[float] = []
         smoothed: list[float] = []
         stop_reason, stop_lr = "", None
-        for i, lr in enumerate(sweep.tolist()):
+        for i, lr in enumerate(sweep):
             for group, ratio in zip(optimizer.param_groups, ratios, strict=True):
                 _set_lr(group, lr * ratio)
             optimizer.zero_grad(set_to_none=True)
@@ -438,6 +440,9 @@ def lr_find(
                                f"{diverge:g} x best {best:.4g}")
                 stop_lr = lr
                 break
+        if stop_lr is not None:
+            bar.total = bar.n  # stopping early is the test working: a full bar, not a red one
+            bar.refresh()
     finally:
         bar.close()
         snapshot.restore()
@@ -448,9 +453,47 @@ def lr_find(
     )
 
 
+def _check_objects(model: Any, optimizer: Any, scaler: Any) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got "
+                        f"{type(optimizer).__name__}")
+    if scaler is not None and not isinstance(scaler, torch.amp.GradScaler):
+        raise TypeError(f"scaler must be a torch.amp.GradScaler or None, got "
+                        f"{type(scaler).__name__}")
+    params = list(model.parameters())
+    for group in optimizer.param_groups:
+        params += group["params"]
+    meta = [p for p in params if p.is_meta]
+    if meta:
+        raise ValueError(
+            f"model has {len(meta)} parameter(s) on the meta device (shapes without data): "
+            "materialise them first (model.to_empty(device=...) and initialise the weights)")
+
+
+def _check_real(name: str, value: Any, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+
+
 def _check_arguments(loader: Any, val_loader: Any, loss_fn: Any, step_fn: Any, start_lr: float,
                      end_lr: float, num_steps: int, mode: str, smoothing: float, diverge: float,
                      accumulation_steps: int, clip: float | None) -> None:
+    for name, value in (("start_lr", start_lr), ("end_lr", end_lr), ("smoothing", smoothing),
+                        ("diverge", diverge)):
+        _check_real(name, value)
+    _check_real("clip", clip, allow_none=True)
+    for name, function in (("loss_fn", loss_fn), ("step_fn", step_fn)):
+        if function is not None and not callable(function):
+            raise TypeError(f"{name} must be callable or None, got {type(function).__name__}")
+    for name, data in (("loader", loader), ("val_loader", val_loader)):
+        if data is not None and not isinstance(data, Iterable):
+            raise TypeError(f"{name} must be an iterable of batches, got {type(data).__name__}")
+    if loader is None:
+        raise TypeError("loader must be an iterable of batches, got None")
     if (loss_fn is None) == (step_fn is None):
         raise ValueError(
             "give exactly one of loss_fn (for (inputs, targets) batches) and step_fn, got "
@@ -481,11 +524,25 @@ def _is_integer(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _sweep(start_lr: float, end_lr: float, num_steps: int, mode: str) -> np.ndarray:
-    fraction = np.arange(num_steps, dtype=np.float64) / (num_steps - 1)
+def _sweep(start_lr: float, end_lr: float, num_steps: int, mode: str, first: int = 0,
+           stop: int | None = None) -> np.ndarray:
+    """The lrs of updates ``first .. stop - 1`` of the sweep (all of them by default)."""
+    stop = num_steps if stop is None else stop
+    fraction = np.arange(first, stop, dtype=np.float64) / (num_steps - 1)
     if mode == "exp":
         return start_lr * (end_lr / start_lr) ** fraction
     return start_lr + (end_lr - start_lr) * fraction
+
+
+_SWEEP_CHUNK = 4096
+
+
+def _sweep_lazily(start_lr: float, end_lr: float, num_steps: int, mode: str) -> Iterator[float]:
+    """The sweep as floats, computed a chunk at a time: a run stops early, and a huge
+    ``num_steps`` must not allocate the whole sweep up front."""
+    for first in range(0, num_steps, _SWEEP_CHUNK):
+        yield from _sweep(start_lr, end_lr, num_steps, mode, first,
+                          min(first + _SWEEP_CHUNK, num_steps)).tolist()
 
 
 def _set_lr(group: dict[str, Any], lr: float) -> None:

@@ -625,3 +625,135 @@ def test_digits_the_suggested_lr_trains_about_as_well_as_the_best_of_a_grid():
     assert max(grid.values()) > 1.0  # the grid is wide enough for the lr to matter
     for method in ("steepest", "valley"):
         assert held_out_loss(result.suggest(method)) <= best + 0.1, method
+
+
+# --- issue 15: huge sweeps, raw errors; issue 16: the bar -------------------------------------
+
+
+def test_a_huge_num_steps_does_not_allocate_the_sweep_up_front():
+    import tracemalloc
+
+    model = nn.Linear(1, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    tracemalloc.start()
+    try:
+        result = lr_find(model, [None], optimizer, step_fn=scripted([1.0, 1.0, 50.0]),
+                         num_steps=10**9, progress=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.stopped_early and len(result.lrs) == 3
+    assert peak < 16 * 2**20, f"peak {peak / 2**20:.1f} MiB"  # the sweep would be 7.45 GiB
+    start, end, n = 1e-7, 10.0, 10**9
+    np.testing.assert_array_equal(result.lrs, start * (end / start) ** (np.arange(3) / (n - 1)))
+
+
+def test_the_chunked_sweep_equals_the_whole_sweep():
+    from lrnotes.finder import _SWEEP_CHUNK, _sweep, _sweep_lazily
+
+    for mode in ("exp", "linear"):
+        n = 2 * _SWEEP_CHUNK + 7
+        lazy = list(_sweep_lazily(1e-6, 3.0, n, mode))
+        whole = _sweep(1e-6, 3.0, n, mode)
+        assert len(lazy) == n
+        np.testing.assert_allclose(lazy, whole, rtol=4e-16, atol=0)
+        assert lazy[: _SWEEP_CHUNK] == whole[: _SWEEP_CHUNK].tolist()
+
+
+@pytest.mark.parametrize(("kwargs", "error", "name"), [
+    (dict(start_lr="1e-3"), TypeError, "start_lr"),
+    (dict(end_lr=None), TypeError, "end_lr"),
+    (dict(smoothing="0.1"), TypeError, "smoothing"),
+    (dict(diverge=[4]), TypeError, "diverge"),
+    (dict(clip="1"), TypeError, "clip"),
+    (dict(loss_fn="mse"), TypeError, "loss_fn"),
+    (dict(loader=None), TypeError, "loader"),
+    (dict(loader=3), TypeError, "loader"),
+    (dict(scaler=object()), TypeError, "scaler"),
+    (dict(device="gpu:x"), ValueError, "device"),
+    (dict(model="net"), TypeError, "model"),
+    (dict(optimizer=None), TypeError, "optimizer"),
+])
+def test_wrong_types_name_the_argument_and_change_nothing(kwargs, error, name):
+    model = nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
+    args = dict(model=model, loader=[(torch.randn(4, 2), torch.randn(4))], optimizer=optimizer,
+                loss_fn=mse, progress=False, num_steps=3)
+    args.update(kwargs)
+    with pytest.raises(error, match=name):
+        lr_find(args.pop("model"), args.pop("loader"), args.pop("optimizer"),
+                args.pop("loss_fn"), **args)
+    assert_bitwise_equal(before[0], model.state_dict())
+    assert_bitwise_equal(before[1], optimizer.state_dict())
+
+
+def test_a_meta_device_model_is_a_value_error():
+    with torch.device("meta"):
+        model = nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="meta"):
+        lr_find(model, [(torch.randn(4, 2), torch.randn(4))], optimizer, mse, progress=False)
+
+
+class _Bar:
+    def __init__(self, total):
+        self.total, self.n, self.closed_at = total, 0, None
+
+    def update(self, n=1):
+        self.n += n
+
+    def refresh(self):
+        pass
+
+    def close(self):
+        self.closed_at = (self.n, self.total)
+
+
+def test_an_early_stop_closes_a_full_bar_not_a_red_one(monkeypatch):
+    """tqdm's notebook bar turns red ("danger") when closed before n == total."""
+    import lrnotes.finder as finder
+
+    bars = []
+    monkeypatch.setattr(finder, "progress_bar",
+                        lambda total, desc, enabled: bars.append(_Bar(total)) or bars[-1])
+    model = nn.Linear(1, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    lr_find(model, [None], optimizer, step_fn=scripted([1.0, 1.0, 50.0]), num_steps=10)
+    assert bars[0].closed_at == (3, 3)
+    lr_find(model, [None], optimizer, step_fn=scripted([1.0] * 4), num_steps=4)
+    assert bars[1].closed_at == (4, 4)
+
+
+def test_lr_find_honours_tqdm_disable_through_progress_bar(monkeypatch):
+    import lrnotes.progress as progress
+
+    made = []
+
+    class Recorder:
+        def __init__(self, **kwargs):
+            made.append(kwargs)
+            self.n, self.total = 0, kwargs["total"]
+
+        def update(self, n=1):
+            self.n += n
+
+        def refresh(self):
+            pass
+
+        def close(self):
+            pass
+
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "tqdm.auto", types.SimpleNamespace(tqdm=Recorder))
+    monkeypatch.setattr(progress, "headless_kernel", lambda: False)
+    model = nn.Linear(1, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for env, expected in (("1", True), ("0", False)):
+        monkeypatch.setenv("TQDM_DISABLE", env)
+        lr_find(model, [None], optimizer, step_fn=scripted([1.0] * 3), num_steps=3)
+        assert made[-1]["disable"] is expected
+    lr_find(model, [None], optimizer, step_fn=scripted([1.0] * 3), num_steps=3, progress=False)
+    assert made[-1]["disable"] is True
