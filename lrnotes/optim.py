@@ -11,6 +11,7 @@ multiplies every group's own lr, so the ratios between groups survive.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,18 +30,35 @@ def _is_vector(p: Tensor) -> bool:
     return p.ndim <= 1
 
 
+def _check_real(name: str, value: Any) -> None:
+    """TypeError unless ``value`` is a real number (Python or NumPy); bools are not numbers here."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+
+
 def _check_nonnegative(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and value >= 0 and math.isfinite(value)):
+    _check_real(name, value)
+    if not (value >= 0 and math.isfinite(value)):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
+_FLOAT_KEYS = ("lr", "momentum", "weight_decay", "trust_coefficient", "eps")
+
+
 def _check_hyperparameters(group: Mapping[str, Any], where: str = "") -> None:
-    """Raise ValueError naming the first LARS hyperparameter in ``group`` out of range."""
+    """Raise TypeError or ValueError naming the first LARS hyperparameter in ``group`` that is
+    not a number or out of range."""
     for key in ("lr", "weight_decay", "trust_coefficient", "eps"):
         _check_nonnegative(where + key, group[key])
     momentum = group["momentum"]
-    if not (isinstance(momentum, (int, float)) and 0 <= momentum < 1):
+    _check_real(where + "momentum", momentum)
+    if not 0 <= momentum < 1:
         raise ValueError(f"{where}momentum must be in [0, 1), got {momentum!r}")
+    if not isinstance(group["nesterov"], (bool, numbers.Integral)) or group["nesterov"] not in (
+            True, False):
+        raise TypeError(f"{where}nesterov must be True or False, got {group['nesterov']!r}")
+    if group["foreach"] not in (None, True, False):
+        raise TypeError(f"{where}foreach must be None, True or False, got {group['foreach']!r}")
     if group["nesterov"] and momentum == 0:
         raise ValueError(f"{where}nesterov=True needs momentum in (0, 1), got momentum=0")
     if group["mode"] not in _MODES:
@@ -52,13 +70,16 @@ def _check_hyperparameters(group: Mapping[str, Any], where: str = "") -> None:
 
 def _local_lr(w_norm: Tensor, g_norm: Tensor, trust_coefficient: float, weight_decay: float,
               eps: float) -> Tensor:
-    """eta * ||w|| / (||g|| + beta * ||w|| + eps), and 1 where ||w|| or ||g|| is 0.
+    """eta * ||w|| / (||g|| + beta * ||w|| + eps); 1 where ||w|| or ||g|| is 0; nan where
+    either norm is not finite (a nan or inf gradient: the recorded ratio shows it, and the
+    step is not finite either, rather than a nan hidden behind a ratio of 1 or an inf behind 0).
 
     Works elementwise on 0-d or stacked 1-d norms with the same sequence of correctly
     rounded operations, so the per-tensor and multi-tensor paths agree bit for bit.
     """
     ratio = (w_norm * trust_coefficient) / (g_norm + w_norm * weight_decay + eps)
-    return torch.where((w_norm > 0) & (g_norm > 0), ratio, 1.0)
+    ratio = torch.where((w_norm > 0) & (g_norm > 0), ratio, 1.0)
+    return torch.where(torch.isfinite(w_norm) & torch.isfinite(g_norm), ratio, math.nan)
 
 
 def _rate(local_lr: Tensor, lr: float, mode: str) -> Tensor:
@@ -136,7 +157,7 @@ def _multi_tensor_lars(params: list[Tensor], grads: list[Tensor],
                     bufs[i] = updates[k].clone()
             if old:
                 old_bufs = [bufs[order[k]] for k in old]
-                torch._foreach_mul_(old_bufs, momentum)
+                torch._foreach_mul_(old_bufs, _foreach_scalar(momentum, old_bufs[0]))
                 torch._foreach_add_(old_bufs, [updates[k] for k in old])
             all_bufs = [bufs[i] for i in order]
             if nesterov:
@@ -145,6 +166,18 @@ def _multi_tensor_lars(params: list[Tensor], grads: list[Tensor],
                 updates = all_bufs
         torch._foreach_sub_([params[i] for i in order], updates)
     return ratios
+
+
+def _foreach_scalar(value: float, like: Tensor) -> float | Tensor:
+    """``value`` as the scalar of an in-place ``torch._foreach_mul_`` on tensors like ``like``.
+
+    torch's in-place CPU foreach kernels round a Python scalar to float16/bfloat16 first
+    (0.9 -> 0.8984375 in bfloat16), where ``tensor.mul_(0.9)`` computes with 0.9 in float32;
+    a 0-d float32 tensor gives ``mul_``'s numbers, so both paths agree bit for bit.
+    """
+    if like.device.type == "cpu" and like.dtype in (torch.float16, torch.bfloat16):
+        return torch.tensor(value, dtype=torch.float32)
+    return value
 
 
 class LARS(Optimizer):
@@ -204,9 +237,12 @@ class LARS(Optimizer):
             and not decayed; default ``p.ndim <= 1``. Pass ``lambda p: False`` to adapt all.
         foreach: use the multi-tensor ``torch._foreach_*`` path; None picks it when every
             parameter with a gradient is on CUDA (or XPU). Both paths run the same
-            sequence of operations; on the CPU they agree bit for bit in float32 and
-            float64 (torch's CPU foreach kernels round Python scalars to float16 first,
-            so float16 parameters can differ in the last bit).
+            sequence of operations and agree bit for bit (float64, float32, float16 and
+            bfloat16 on the CPU; the tests check CUDA when there is one).
+
+    Hyperparameters may be Python or NumPy numbers (stored as Python floats); a bool or a
+    string is a TypeError naming the argument, a value out of range a ValueError. A param
+    group added later is checked before it joins the optimizer.
 
     Example::
 
@@ -232,14 +268,25 @@ class LARS(Optimizer):
                         trust_coefficient=trust_coefficient, eps=eps, nesterov=nesterov,
                         mode=mode, lars_exclude=None, foreach=foreach)
         _check_hyperparameters(defaults)
+        defaults.update((key, float(defaults[key])) for key in _FLOAT_KEYS)
+        if exclude is not None and not callable(exclude):
+            raise TypeError(f"exclude must be a predicate param -> bool or None, got {exclude!r}")
         self._exclude = exclude if exclude is not None else _is_vector
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """Add a param group (see ``torch.optim.Optimizer``), validating its overrides."""
+        """Add a param group (see ``torch.optim.Optimizer``), validating its overrides first:
+        a bad group raises and is not added, so the optimizer is unchanged."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+        if "params" not in param_group:
+            raise ValueError("param_group must have a 'params' entry")
+        merged = {**self.defaults, **param_group}
+        _check_hyperparameters(merged, where=f"param group {len(self.param_groups)}: ")
+        for key in _FLOAT_KEYS:
+            if key in param_group:
+                param_group[key] = float(param_group[key])
         super().add_param_group(param_group)
-        _check_hyperparameters(self.param_groups[-1],
-                               where=f"param group {len(self.param_groups) - 1}: ")
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
@@ -350,8 +397,15 @@ def param_groups(
                               weight_decay=5e-4, no_decay=True)
         opt = torch.optim.SGD(groups, lr=1e-2, momentum=0.9)
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if lrs is not None and not isinstance(lrs, Mapping):
+        raise TypeError(f"lrs must be a mapping selector -> lr or None, got {type(lrs).__name__}")
     lrs = dict(lrs or {})
     for selector, lr in lrs.items():
+        if not isinstance(selector, str):
+            raise TypeError(f"lrs: selectors must be strings (a module prefix or 're:<regex>'), "
+                            f"got {type(selector).__name__} {selector!r}")
         _check_nonnegative(f"lrs[{selector!r}]", lr)
     if base_lr is not None:
         _check_nonnegative("base_lr", base_lr)
@@ -433,9 +487,14 @@ def layerwise_lrs(
         opt = torch.optim.AdamW(param_groups(model, lrs), lr=1e-3)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0)   # keeps the ratios
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     _check_nonnegative("base_lr", base_lr)
-    if not (isinstance(decay, (int, float)) and decay > 0 and math.isfinite(decay)):
+    _check_real("decay", decay)
+    if not (decay > 0 and math.isfinite(decay)):
         raise ValueError(f"decay must be a finite number > 0, got {decay!r}")
+    if layers is not None and (isinstance(layers, str) or not isinstance(layers, Sequence)):
+        raise TypeError(f"layers must be a sequence of selectors or None, got {layers!r}")
     if layers is None:
         layers = [name for name, child in model.named_children()
                   if any(True for _ in child.parameters())]
@@ -444,7 +503,12 @@ def layerwise_lrs(
     lrs: dict[str, float] = {}
     for index, layer in enumerate(layers):
         depth = len(layers) - 1 - index
+        if not isinstance(layer, (str, Sequence)):
+            raise TypeError(f"layers[{index}] must be a selector or a tuple of selectors, "
+                            f"got {layer!r}")
         for selector in [layer] if isinstance(layer, str) else layer:
+            if not isinstance(selector, str):
+                raise TypeError(f"layers[{index}]: selectors must be strings, got {selector!r}")
             if selector in lrs:
                 raise ValueError(f"layers: {selector!r} is listed twice")
             lrs[selector] = base_lr * decay**depth

@@ -8,6 +8,7 @@ import copy
 import math
 from collections import OrderedDict
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -140,11 +141,11 @@ def state_equal(a: LARS, b: LARS) -> bool:
     return True
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("case", CASES)
 def test_foreach_and_per_tensor_paths_agree_exactly(case, dtype):
-    """Exact for float32 and float64. (For float16 torch's CPU foreach kernels round a
-    Python scalar such as the momentum to float16 first, so the last bit can differ.)"""
+    """Exact in every dtype: torch's in-place CPU foreach kernels round a Python scalar (the
+    momentum) to float16/bfloat16 first, so LARS passes them a float32 0-d tensor there."""
     weights = [w.to(dtype) for w in initial_weights()]
     other = torch.float64 if dtype == torch.float32 else torch.float32  # a second bucket
     weights.append(torch.randn(4, 2, generator=torch.Generator().manual_seed(1), dtype=other))
@@ -428,3 +429,84 @@ def test_layerwise_ratios_survive_an_attached_schedule():
     model(torch.randn(4, 4)).sum().backward()
     for _ in assert_ratios_survive(opt, 5):
         sched.step()
+
+
+# --- issue 15: bad groups, non-finite gradients, coercions ---------------------------------
+
+
+def test_a_bad_added_group_is_not_added():
+    model = nn.Linear(2, 2)
+    opt = LARS([model.weight], lr=0.1, momentum=0.0)
+    with pytest.raises(ValueError, match="param group 1: lr"):
+        opt.add_param_group({"params": [model.bias], "lr": -1.0})
+    assert len(opt.param_groups) == 1
+    opt.add_param_group({"params": [model.bias], "lr": 0.5})  # a retry works
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
+    model.bias.grad = torch.ones(2)
+    before = model.bias.detach().clone()
+    opt.step()
+    assert torch.equal(model.bias.detach(), before - 0.5)  # descent, at the retried lr
+    with pytest.raises(TypeError, match="param_group"):
+        opt.add_param_group([model.bias])
+
+
+@pytest.mark.parametrize("foreach", [False, True])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_gradient_records_a_nan_trust_ratio(foreach, bad):
+    torch.manual_seed(0)
+    good, broken = nn.Parameter(torch.randn(3, 4)), nn.Parameter(torch.randn(3, 4))
+    opt = LARS([good, broken], lr=0.1, foreach=foreach)
+    good.grad = torch.randn(3, 4)
+    broken.grad = torch.randn(3, 4)
+    broken.grad[1, 2] = bad
+    opt.step()
+    assert math.isfinite(float(opt.state[good]["trust_ratio"]))
+    assert math.isnan(float(opt.state[broken]["trust_ratio"]))
+    assert not torch.isfinite(broken.detach()).any()  # the whole step is not finite
+    assert torch.isfinite(good.detach()).all()
+
+
+@pytest.mark.parametrize("kwargs, error, argument", [
+    (dict(lr=True), TypeError, "lr"),
+    (dict(lr="0.1"), TypeError, "lr"),
+    (dict(lr=0.1, momentum=None), TypeError, "momentum"),
+    (dict(lr=0.1, weight_decay=False), TypeError, "weight_decay"),
+    (dict(lr=0.1, nesterov="yes"), TypeError, "nesterov"),
+    (dict(lr=0.1, foreach="no"), TypeError, "foreach"),
+    (dict(lr=0.1, exclude="bias"), TypeError, "exclude"),
+])
+def test_lars_wrong_types_are_type_errors(kwargs, error, argument):
+    with pytest.raises(error, match=argument):
+        LARS(nn.Linear(2, 2).parameters(), **kwargs)
+
+
+@pytest.mark.parametrize("scalar", [np.float32, np.float64, np.float16])
+def test_numpy_hyperparameters_are_accepted_as_floats(scalar):
+    model = nn.Linear(2, 2)
+    opt = LARS(model.parameters(), lr=scalar(0.1), momentum=scalar(0.9),
+               weight_decay=scalar(0.0))
+    group = opt.param_groups[0]
+    assert type(group["lr"]) is float and type(group["momentum"]) is float
+    assert group["momentum"] == float(scalar(0.9))
+    opt.add_param_group({"params": [nn.Parameter(torch.ones(2, 2))], "lr": scalar(0.5)})
+    assert type(opt.param_groups[1]["lr"]) is float
+
+
+def test_param_groups_and_layerwise_lrs_wrong_types():
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 1))
+    with pytest.raises(TypeError, match="selectors must be strings"):
+        param_groups(model, {1: 0.1})
+    with pytest.raises(TypeError, match="lrs"):
+        param_groups(model, [("0", 0.1)])
+    with pytest.raises(TypeError, match="lrs"):
+        param_groups(model, {"0": "0.1"})
+    with pytest.raises(TypeError, match="model"):
+        param_groups(None, {"0": 0.1})
+    with pytest.raises(TypeError, match="decay"):
+        layerwise_lrs(model, 0.1, decay=True)
+    with pytest.raises(TypeError, match="base_lr"):
+        layerwise_lrs(model, "0.1", decay=0.5)
+    with pytest.raises(TypeError, match="layers"):
+        layerwise_lrs(model, 0.1, decay=0.5, layers="0")
+    with pytest.raises(TypeError, match="layers"):
+        layerwise_lrs(model, 0.1, decay=0.5, layers=[0, 1])
