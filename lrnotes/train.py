@@ -188,9 +188,12 @@ def _batch_values(loss: Tensor, outputs: Tensor, targets: Any,
     """Stack of [loss, metric_1, ...] for one batch, float32 on the loss's device."""
     with torch.no_grad():
         values = [loss.float()]
-        for fn in metrics.values():
-            values.append(torch.as_tensor(fn(outputs, targets), dtype=torch.float32,
-                                          device=loss.device).reshape(()))
+        for name, fn in metrics.items():
+            value = torch.as_tensor(fn(outputs, targets), dtype=torch.float32, device=loss.device)
+            if value.numel() != 1:
+                raise ValueError(f"metrics[{name!r}] must return one number per batch (a 0-d "
+                                 f"tensor such as a batch mean), got shape {tuple(value.shape)}")
+            values.append(value.reshape(()))
         return torch.stack(values)
 
 

@@ -151,3 +151,32 @@ def test_fit_logs_to_tensorboard_what_the_history_holds(tmp_path):
         steps, values = scalars[f"epoch/{key}"]
         np.testing.assert_array_equal(steps, history.epochs["step"])
         np.testing.assert_array_equal(values, np.array(history.epochs[key], dtype=f32))
+
+
+def test_record_epoch_without_epoch_keeps_the_columns_aligned():
+    history = History()
+    history.record_epoch(a=1)
+    history.record_epoch(b=2)
+    history.record_epoch(a=3, b=4)
+    assert history.num_epochs == 3
+    assert history.epochs["a"][0] == 1 and math.isnan(history.epochs["a"][1])
+    assert history.epochs["a"][2] == 3
+    assert math.isnan(history.epochs["b"][0]) and history.epochs["b"][1:] == [2, 4]
+
+
+@pytest.mark.parametrize("state, error, match", [
+    ({}, ValueError, "state: missing keys"),
+    ([], TypeError, "state must be a dict"),
+    ({"group_names": ["g"], "step": [0, 1], "lr": [[0.1]], "loss": [1.0, 2.0],
+      "grad_norm": [1.0, 1.0], "skipped": [], "epochs": {}}, ValueError, "one entry per update"),
+    ({"group_names": ["g"], "step": [0], "lr": [[0.1, 0.2]], "loss": [1.0], "grad_norm": [1.0],
+      "skipped": [], "epochs": {}}, ValueError, "one entry per group"),
+    ({"group_names": [], "step": [], "lr": [], "loss": [], "grad_norm": [], "skipped": [],
+      "epochs": {"a": [1.0], "b": []}}, ValueError, "differ in length"),
+])
+def test_load_state_dict_checks_the_state_first_and_changes_nothing(state, error, match):
+    history = small_history()
+    before = history.state_dict()
+    with pytest.raises(error, match=match):
+        history.load_state_dict(state)
+    assert history.state_dict() == before

@@ -429,3 +429,215 @@ def test_a_loader_without_len_that_yields_nothing_is_an_error():
     with pytest.raises(ValueError, match="train_loader"):
         fit(model, iter([]), torch.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss(), 1,
             progress=False)
+
+
+# --- checkpoints and resume: what fit refuses, before it touches anything (issue 15) ---------
+
+
+def run_with_checkpoint(path, epochs: int = 1, model=None, **kwargs):
+    model = model if model is not None else mlp()
+    opt = kwargs.pop("optimizer", None) or torch.optim.SGD(model.parameters(), lr=0.1,
+                                                           momentum=0.9)
+    loader = kwargs.pop("loader", None) or DataLoader(blobs(40), batch_size=10)
+    return fit(model, loader, opt, nn.CrossEntropyLoss(), epochs, checkpoint=path,
+               progress=False, **kwargs)
+
+
+def test_an_existing_checkpoint_is_not_overwritten_without_resume_or_overwrite(tmp_path):
+    path = tmp_path / "ck.pt"
+    run_with_checkpoint(path, epochs=3)
+    longer_run = path.read_bytes()
+    calls = []
+
+    def loss_fn(outputs, targets):
+        calls.append(None)
+        return nn.functional.cross_entropy(outputs, targets)
+
+    model = mlp()
+    with pytest.raises(ValueError, match="already exists; pass resume=True to continue that "
+                                         "run, or overwrite=True to start over"):
+        fit(model, DataLoader(blobs(40), batch_size=10), torch.optim.SGD(model.parameters(), 0.1),
+            loss_fn, 1, checkpoint=path, progress=False)
+    assert path.read_bytes() == longer_run and not calls
+    history = run_with_checkpoint(path, epochs=1, overwrite=True)
+    assert checkpoint.load(path)["epoch"] == 1 and history.num_epochs == 1
+    history = run_with_checkpoint(path, epochs=2, resume=True)
+    assert history.epochs["epoch"] == [1, 2] and checkpoint.load(path)["epoch"] == 2
+    with pytest.raises(ValueError, match="resume and overwrite"):
+        run_with_checkpoint(path, epochs=2, resume=True, overwrite=True)
+
+
+def test_resume_into_a_model_of_another_shape_changes_nothing(tmp_path):
+    path = tmp_path / "ck.pt"
+    run_with_checkpoint(path, epochs=1)
+    torch.manual_seed(1)
+    wider = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))  # 3 classes, not 2
+    opt = torch.optim.SGD(wider.parameters(), lr=0.1, momentum=0.9)
+    before = params(wider)
+    with pytest.raises(checkpoint.CheckpointError, match="does not fit the model: 2.weight"):
+        run_with_checkpoint(path, epochs=2, model=wider, optimizer=opt, resume=True)
+    for a, b in zip(before, params(wider), strict=True):
+        assert torch.equal(a, b)  # not even the first layer (same shape) was loaded
+    assert opt.state_dict()["state"] == {}
+
+
+def test_a_flipped_byte_in_the_checkpoint_is_detected_on_resume(tmp_path):
+    path = tmp_path / "ck.pt"
+    run_with_checkpoint(path, epochs=1)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(checkpoint.CheckpointError, match="checksum mismatch"):
+        run_with_checkpoint(path, epochs=2, resume=True)
+
+
+@pytest.mark.parametrize("content, why", [
+    (b"", "empty"),
+    (b"\x00\x01garbage" * 10, "no lrnotes marker"),
+    ("truncated", "truncated"),
+    ("state_dict", "plain torch.save file"),
+])
+def test_resume_from_a_file_that_is_not_a_checkpoint_names_it(tmp_path, content, why):
+    path = tmp_path / "ck.pt"
+    if content == "truncated":
+        run_with_checkpoint(path)
+        path.write_bytes(path.read_bytes()[:-100])
+    elif content == "state_dict":
+        torch.save(mlp().state_dict(), path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(checkpoint.CheckpointError,
+                       match=f"not an lrnotes checkpoint: {path} \\(.*{why}"):
+        run_with_checkpoint(path, epochs=2, resume=True)
+    with pytest.raises(checkpoint.CheckpointError, match="not an lrnotes checkpoint"):
+        run_with_checkpoint(tmp_path / "new.pt", epochs=2, resume=path)
+
+
+def test_a_checkpoint_of_another_optimizer_or_scheduler_is_refused(tmp_path):
+    from lrnotes.schedules import attach, constant
+
+    path = tmp_path / "ck.pt"
+    model = mlp()
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    run_with_checkpoint(path, model=model, optimizer=sgd,
+                        scheduler=torch.optim.lr_scheduler.StepLR(sgd, step_size=1))
+    adam = torch.optim.Adam(model.parameters(), lr=0.1)
+    with pytest.raises(checkpoint.CheckpointError, match="optimizer: it holds "
+                                                         "torch.optim.sgd.SGD state"):
+        run_with_checkpoint(path, 2, model=model, optimizer=adam, resume=True,
+                            scheduler=torch.optim.lr_scheduler.StepLR(adam, step_size=1))
+    assert adam.state_dict()["state"] == {}
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    scheduled = attach(sgd, constant(1.0))
+    before = scheduled.state_dict()
+    with pytest.raises(checkpoint.CheckpointError, match="scheduler: it holds .*StepLR state"):
+        run_with_checkpoint(path, 2, model=model, optimizer=sgd, scheduler=scheduled,
+                            resume=True)
+    assert scheduled.state_dict() == before
+
+
+class NoLen:
+    """An iterable without len(): fit cannot check its length before the resume."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+
+def test_mid_epoch_resume_with_a_shorter_loader_says_so(tmp_path):
+    def interrupted(loader):
+        calls = []
+
+        def loss_fn(outputs, targets):
+            calls.append(None)
+            if len(calls) == 4:
+                raise KeyboardInterrupt
+            return nn.functional.cross_entropy(outputs, targets)
+
+        model = mlp()
+        with pytest.raises(KeyboardInterrupt):
+            fit(model, loader, torch.optim.SGD(model.parameters(), lr=0.1), loss_fn, 2,
+                checkpoint=path, overwrite=path.exists(), progress=False)
+        assert checkpoint.load(path)["batch"] == 3
+
+    path = tmp_path / "ck.pt"
+    data = blobs(40)
+    interrupted(DataLoader(data, batch_size=8))  # 5 batches
+    with pytest.raises(checkpoint.CheckpointError, match="stopped after batch 3 of 5 in epoch 1;"
+                                                         " the loader now has 2 batches"):
+        run_with_checkpoint(path, 2, loader=DataLoader(blobs(16), batch_size=8), resume=True)
+    batches = list(DataLoader(data, batch_size=8))
+    interrupted(NoLen(batches))
+    with pytest.raises(ValueError, match="train_loader: ended after 2 batches while skipping "
+                                         "the 3 batches of epoch 1"):
+        run_with_checkpoint(path, 2, loader=NoLen(batches[:2]), resume=True)
+
+
+@pytest.mark.parametrize("where", ["directory", "under a file"])
+def test_a_checkpoint_path_that_cannot_be_written_fails_before_training(tmp_path, where):
+    calls = []
+
+    def loss_fn(outputs, targets):
+        calls.append(None)
+        return nn.functional.cross_entropy(outputs, targets)
+
+    if where == "directory":
+        path, match = tmp_path, "is a directory"
+    else:
+        (tmp_path / "file").write_text("")
+        path, match = tmp_path / "file" / "ck.pt", "cannot write to"
+    model = mlp()
+    with pytest.raises(ValueError, match=f"checkpoint: .*{match}"):
+        fit(model, DataLoader(blobs(16), batch_size=8), torch.optim.SGD(model.parameters(), 0.1),
+            loss_fn, 2, checkpoint=path, progress=False)
+    assert not calls
+
+
+def test_fit_removes_temporaries_a_killed_write_left(tmp_path):
+    path = tmp_path / "ck.pt"
+    (tmp_path / ".ck.pt.abc123.tmp").write_bytes(b"half a checkpoint")
+    run_with_checkpoint(path)
+    assert os.listdir(tmp_path) == ["ck.pt"]
+
+
+def test_a_one_shot_generator_is_refused_for_more_than_one_epoch():
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    batches = list(DataLoader(blobs(16), batch_size=8))
+    with pytest.raises(ValueError, match="train_loader is a one-shot iterator .*exhausted after "
+                                         "one pass; pass a re-iterable loader"):
+        fit(model, (b for b in batches), opt, nn.CrossEntropyLoss(), 2, progress=False)
+    with pytest.raises(ValueError, match="val_loader is a one-shot iterator"):
+        fit(model, batches, opt, nn.CrossEntropyLoss(), 2, val_loader=iter(batches),
+            progress=False)
+    history = fit(model, (b for b in batches), opt, nn.CrossEntropyLoss(), 1, progress=False)
+    assert history.num_steps == 2  # one pass of a generator is fine
+
+
+def test_a_metric_returning_a_vector_is_named():
+    model = mlp()
+    with pytest.raises(ValueError, match=r"metrics\['per_row'\] must return one number per "
+                                         r"batch .*shape \(8,\)"):
+        fit(model, DataLoader(blobs(16), batch_size=8), torch.optim.SGD(model.parameters(), 0.1),
+            nn.CrossEntropyLoss(), 1, metrics={"per_row": lambda out, y: (out.argmax(1) == y)},
+            progress=False)
+
+
+def test_fit_draws_its_bar_with_progress_bar(monkeypatch):
+    import lrnotes.train as train
+
+    seen = []
+
+    def spy(**kwargs):
+        seen.append(kwargs)
+        return real(**kwargs)
+
+    real = train.progress_bar
+    monkeypatch.setattr(train, "progress_bar", spy)
+    model = mlp()
+    fit(model, DataLoader(blobs(16), batch_size=8), torch.optim.SGD(model.parameters(), 0.1),
+        nn.CrossEntropyLoss(), 2, progress=False)
+    assert seen == [{"total": 4, "enabled": False, "initial": 0, "unit": "batch",
+                     "dynamic_ncols": True}]
