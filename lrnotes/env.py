@@ -2,14 +2,47 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import random
+from types import ModuleType
 
 import numpy as np
 import torch
 
 _DEVICES = ("auto", "cuda", "mps", "cpu")
+
+EXTRA = "notebooks"
+"""The extra of lrnotes that brings every optional package the chapters import."""
+
+_PACKAGES = {"sklearn": "scikit-learn", "torchvision": "torchvision",
+             "tensorboard": "tensorboard", "pandas": "pandas"}
+
+
+def optional_import(module: str, needed_for: str) -> ModuleType:
+    """Import ``module`` (an optional dependency); when its package is not installed, raise
+    ``ModuleNotFoundError`` saying what needs it and the install line that brings it
+    (``pip install "lrnotes[notebooks]"``).
+
+    Only a missing top-level package gets that message; an installed package that fails to
+    import for another reason raises its own error unchanged.
+
+    Example::
+
+        >>> datasets = optional_import("sklearn.datasets", "lrnotes.data.digits()")
+    """
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        top = module.split(".")[0]
+        if err.name is None or err.name.split(".")[0] != top:
+            raise
+        package = _PACKAGES.get(top, top)
+        raise ModuleNotFoundError(
+            f"{needed_for} needs the optional package {package!r}, which is not installed: "
+            f'pip install "lrnotes[{EXTRA}]" (everything the chapters use) or '
+            f"pip install {package}", name=err.name) from err
 
 
 def pick_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -26,10 +59,11 @@ def pick_device(device: str | torch.device | None = "auto") -> torch.device:
         device = "auto"
     if not isinstance(device, str):
         raise ValueError(f"device must be a string or torch.device, got {device!r}")
-    kind = device.split(":")[0]
-    if kind not in _DEVICES:
+    kind, colon, index = device.partition(":")
+    if kind not in _DEVICES or (colon and (kind == "auto" or not index.isdigit())):
         raise ValueError(
-            f"device must be one of {_DEVICES} (optionally with ':index'), got {device!r}")
+            f"device must be one of {_DEVICES} (cuda, mps and cpu optionally with ':index'), "
+            f"got {device!r}")
     if kind == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -39,6 +73,9 @@ def pick_device(device: str | torch.device | None = "auto") -> torch.device:
         return torch.device("cpu")
     if kind == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was asked for, but torch.cuda.is_available() is False")
+    if kind == "cuda" and colon and int(index) >= torch.cuda.device_count():
+        raise ValueError(f"device={device!r}: there are {torch.cuda.device_count()} cuda devices "
+                         f"(indices 0..{torch.cuda.device_count() - 1})")
     mps = getattr(torch.backends, "mps", None)
     if kind == "mps" and not (mps is not None and mps.is_available()):
         raise ValueError(
@@ -47,7 +84,17 @@ def pick_device(device: str | torch.device | None = "auto") -> torch.device:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python's ``random``, NumPy and torch (all devices) with ``seed``."""
+    """Seed Python's ``random``, NumPy and torch (all devices) with ``seed``.
+
+    ``seed`` is an integer in [0, 2**32 - 1] (NumPy's legacy seeding takes no more); anything
+    else (a bool, a float, a string, a negative number) is a ValueError naming ``seed``.
+
+    Example::
+
+        >>> seed_everything(0); a = torch.rand(1)
+        >>> seed_everything(0); torch.equal(a, torch.rand(1))
+        True
+    """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed must be an integer in [0, 2**32 - 1], got {seed!r}")
     if not 0 <= int(seed) < 2**32:

@@ -62,3 +62,55 @@ def test_glue_records_the_value_in_myst_nb_format(monkeypatch):
 def test_glue_rejects_an_empty_name():
     with pytest.raises(ValueError, match="name"):
         glue("", 1)
+
+
+@pytest.mark.parametrize("device", ["cpu:xyz", "cuda:", "auto:0", "mps:-1", "cpu:0:1"])
+def test_malformed_device_index_names_device(device):
+    with pytest.raises(ValueError, match="device"):
+        lrnotes.pick_device(device)
+
+
+def test_a_device_index_is_kept():
+    assert lrnotes.pick_device("cpu:0") == torch.device("cpu:0")
+
+
+def test_a_cuda_index_past_the_devices_is_a_value_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ValueError, match="cuda:3"):
+        lrnotes.pick_device("cuda:3")
+
+
+def test_a_missing_optional_package_names_the_extra(monkeypatch):
+    import builtins
+    import importlib
+
+    from lrnotes.env import optional_import
+
+    real_import = importlib.import_module
+
+    def no_sklearn(name, *args):
+        if name.split(".")[0] == "sklearn":
+            raise ModuleNotFoundError(f"No module named {name.split('.')[0]!r}", name="sklearn")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", no_sklearn)
+    with pytest.raises(ModuleNotFoundError, match=r'lrnotes\[notebooks\]') as info:
+        optional_import("sklearn.datasets", "lrnotes.data.digits()")
+    assert "scikit-learn" in str(info.value) and "digits" in str(info.value)
+    assert info.value.name == "sklearn"
+    assert optional_import("math", "x") is builtins.__import__("math")
+
+
+def test_a_broken_optional_package_keeps_its_own_error(monkeypatch):
+    import importlib
+
+    from lrnotes.env import optional_import
+
+    def broken(name, *args):
+        raise ModuleNotFoundError("No module named 'torch._missing'", name="torch._missing")
+
+    monkeypatch.setattr(importlib, "import_module", broken)
+    with pytest.raises(ModuleNotFoundError, match="torch._missing") as info:
+        optional_import("torchvision", "resnet18_cifar()")
+    assert "lrnotes[" not in str(info.value)
