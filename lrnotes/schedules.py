@@ -28,11 +28,15 @@ Example::
 
 from __future__ import annotations
 
+import bisect
+import copy
 import dataclasses
 import itertools
 import math
+import numbers
 import operator
 import weakref
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -59,6 +63,8 @@ __all__ = [
     "warmup",
     "join",
     "per_epoch",
+    "plateau",
+    "extended",
     "epochs",
     "attach",
     "ScheduledLR",
@@ -70,34 +76,60 @@ _AFTER = ("hold", "cycle", "raise")
 # --- argument checks -------------------------------------------------------------------------
 
 
-def _int(name: str, value: Any, minimum: int) -> int:
-    """``value`` as a Python int >= ``minimum``, or a ValueError naming ``name``."""
+def _is_real(value: Any) -> bool:
+    """A real number that is not a bool (``True`` is not a learning rate)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
+    """``value`` as a Python int in ``[minimum, maximum]``; TypeError/ValueError naming ``name``.
+
+    A bool, a string or any non-number is a TypeError; a number that is not a whole int (10.5,
+    10.0) or is out of range is a ValueError.
+    """
+    if not _is_real(value):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {type(value).__name__} "
+                        f"{value!r}")
     try:
-        if isinstance(value, bool):
-            raise TypeError
         number = operator.index(value)
     except TypeError:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
-    if number < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {number}")
+    if number < minimum or (maximum is not None and number > maximum):
+        upper = "" if maximum is None else f" and <= {maximum}"
+        raise ValueError(f"{name} must be an integer >= {minimum}{upper}, got {number}")
     return number
 
 
 def _float(name: str, value: Any, minimum: float = 0.0) -> float:
-    """``value`` as a finite Python float >= ``minimum``, or a ValueError naming ``name``."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number >= {minimum}, got {value!r}") from None
+    """``value`` as a finite Python float >= ``minimum``; TypeError/ValueError naming ``name``."""
+    if not _is_real(value):
+        raise TypeError(f"{name} must be a finite number >= {minimum}, got "
+                        f"{type(value).__name__} {value!r}")
+    number = float(value)
     if not math.isfinite(number) or number < minimum:
         raise ValueError(f"{name} must be a finite number >= {minimum}, got {value!r}")
     return number
 
 
+def _bool(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
 def _choice(name: str, value: Any, options: tuple[str, ...]) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be one of {options}, got {type(value).__name__} {value!r}")
     if value not in options:
         raise ValueError(f"{name} must be one of {options}, got {value!r}")
     return value
+
+
+def _sequence(name: str, value: Any) -> tuple[Any, ...]:
+    """``value`` (a list, tuple or other iterable, not a string) as a tuple; TypeError naming it."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a sequence, got {type(value).__name__} {value!r}")
+    return tuple(value)
 
 
 def _set(obj: Any, **values: Any) -> None:
@@ -108,7 +140,7 @@ def _set(obj: Any, **values: Any) -> None:
 
 def _schedule(name: str, value: Any) -> Schedule:
     if not isinstance(value, Schedule):
-        raise ValueError(f"{name} must be a Schedule, got {value!r}")
+        raise TypeError(f"{name} must be a Schedule, got {type(value).__name__} {value!r}")
     return value
 
 
@@ -135,37 +167,78 @@ class Schedule:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        Schedule._registry[cls.__name__] = cls
+        Schedule._registry[_registry_name(cls)] = cls
 
     def __call__(self, t: int) -> float:
         """The multiplier for optimizer update ``t`` (an integer >= 0)."""
-        times = np.array([_int("t", t, 0)], dtype=np.int64)
-        return float(_checked(self, times, self._eval(times))[0])
+        times = np.array([_int("t", t, 0, _T_MAX)], dtype=np.int64)
+        return float(_checked(self, times, _evaluate(self, times))[0])
 
     def values(self, n: int) -> np.ndarray:
         """The multipliers for updates ``t = 0, 1, ..., n - 1`` as a float64 array."""
-        times = np.arange(_int("n", n, 0), dtype=np.int64)
-        return _checked(self, times, self._eval(times))
+        times = np.arange(_int("n", n, 0, _T_MAX), dtype=np.int64)
+        return _checked(self, times, _evaluate(self, times))
 
     def _eval(self, t: np.ndarray) -> np.ndarray:
-        """Multipliers at the int64 times ``t >= 0``; NaN where ``after="raise"`` is exceeded."""
+        """Multipliers at the times ``t >= 0``; NaN where ``after="raise"`` is exceeded.
+
+        ``t`` is an int64 array, or a float64 array of whole and fractional times inside
+        :class:`extended` (every formula here is written for both).
+        """
         raise NotImplementedError
+
+    def _end(self) -> int | None:
+        """The first update from which this schedule holds its last value; None if it never does."""
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         """This schedule as plain data: ``{"schedule": name, "args": {...}}``, nested for parts."""
         return {
-            "schedule": type(self).__name__,
+            "schedule": _registry_name(type(self)),
             "args": {f.name: _to_data(getattr(self, f.name)) for f in dataclasses.fields(self)},
         }
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> Schedule:
-        """Rebuild a schedule from :meth:`to_dict`'s output (validating it like the constructor)."""
-        name = data.get("schedule") if isinstance(data, dict) else None
-        if name not in Schedule._registry:
+        """Rebuild a schedule from :meth:`to_dict`'s output (validating it like the constructor).
+
+        Built-in schedules are found by name (``"cosine"``); a user's subclass by its module and
+        name (``"mymodule.cosine"``), so it never replaces a built-in, and only a class already
+        defined in this process is used: nothing is imported.
+        """
+        if not isinstance(data, Mapping):
+            raise TypeError(f"data must be a dict from Schedule.to_dict(), got "
+                            f"{type(data).__name__} {data!r}")
+        name = data.get("schedule")
+        if not isinstance(name, str) or name not in Schedule._registry:
             raise ValueError(f"data must come from Schedule.to_dict(); unknown schedule {name!r}")
-        args = {key: _from_data(value) for key, value in data["args"].items()}
-        return Schedule._registry[name](**args)
+        args = data.get("args")
+        if not isinstance(args, Mapping):
+            raise ValueError(f"data['args'] must be the dict of {name}'s arguments from "
+                             f"Schedule.to_dict(), got {args!r}")
+        cls = Schedule._registry[name]
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(args) - fields)
+        if unknown:
+            raise ValueError(f"data['args'] has arguments {unknown} that {name} does not take "
+                             f"(it takes {sorted(fields)})")
+        return cls(**{key: _from_data(value) for key, value in args.items()})
+
+
+_T_MAX = 2**63 - 1  # update indices are int64
+
+
+def _evaluate(schedule: Schedule, t: np.ndarray) -> np.ndarray:
+    """``schedule._eval(t)``; an overflow gives inf quietly, for :func:`_checked` to report."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return schedule._eval(t)
+
+
+def _registry_name(cls: type) -> str:
+    """A built-in schedule's class name; a user subclass's ``module.qualname``."""
+    if cls.__module__ == __name__:
+        return cls.__name__
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _to_data(value: Any) -> Any:
@@ -177,19 +250,42 @@ def _to_data(value: Any) -> Any:
 
 
 def _from_data(value: Any) -> Any:
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return Schedule.from_dict(value)
     if isinstance(value, list):
         return tuple(_from_data(item) for item in value)
     return value
 
 
+def _children(schedule: Schedule) -> list[tuple[tuple[str, int | None], Schedule]]:
+    """The schedules a schedule is built from, each with its place: ``(field, index or None)``."""
+    found = []
+    for field in dataclasses.fields(schedule):
+        value = getattr(schedule, field.name)
+        if isinstance(value, Schedule):
+            found.append(((field.name, None), value))
+        elif isinstance(value, tuple):
+            found.extend(((field.name, i), item) for i, item in enumerate(value)
+                         if isinstance(item, Schedule))
+    return found
+
+
+def _raises_past_end(schedule: Schedule) -> bool:
+    return getattr(schedule, "after", None) == "raise" or any(
+        _raises_past_end(child) for _, child in _children(schedule))
+
+
 def _checked(schedule: Schedule, t: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Raise where an ``after="raise"`` schedule was evaluated past its end (marked NaN)."""
-    if np.isnan(values).any():
-        first = int(t[np.flatnonzero(np.isnan(values))[0]])
-        raise ValueError(f"t={first} is past the end of a part built with after='raise' in "
-                         f"{schedule!r}")
+    """Raise where a schedule is not finite: past an ``after="raise"`` end (NaN), or overflowed."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = np.flatnonzero(bad)[0]
+        value, at = values[first], int(t[first])
+        if np.isnan(value) and _raises_past_end(schedule):
+            raise ValueError(f"t={at} is past the end of a part built with after='raise' in "
+                             f"{schedule!r}")
+        raise ValueError(f"{schedule!r} is {value} at t={at}: a schedule's multipliers must be "
+                         f"finite (check its arguments, e.g. a gamma > 1 overflows)")
     return values
 
 
@@ -201,6 +297,11 @@ def _past_end(t: np.ndarray, length: int, after: str, formula: Any) -> np.ndarra
     if after == "raise":
         values = np.where(t >= length, np.nan, values)
     return values
+
+
+def _hold_end(length: int, after: str) -> int | None:
+    """Where a finite schedule starts holding its last value (never, if it cycles)."""
+    return None if after == "cycle" else length
 
 
 # --- the schedules ---------------------------------------------------------------------------
@@ -224,6 +325,9 @@ class constant(Schedule):
 
     def _eval(self, t: np.ndarray) -> np.ndarray:
         return np.full(t.shape, self.value)
+
+    def _end(self) -> int | None:
+        return 0
 
 
 @dataclass(frozen=True)
@@ -254,6 +358,9 @@ class linear(Schedule):
             return self.start + (self.end - self.start) * np.minimum(t, self.steps) / self.steps
 
         return _past_end(t, self.steps, self.after, formula)
+
+    def _end(self) -> int | None:
+        return _hold_end(self.steps, self.after)
 
 
 @dataclass(frozen=True)
@@ -297,9 +404,8 @@ class multistep(Schedule):
     gamma: float = 0.1
 
     def __post_init__(self) -> None:
-        if isinstance(self.milestones, (str, bytes)) or not hasattr(self.milestones, "__iter__"):
-            raise ValueError(f"milestones must be a sequence of integers, got {self.milestones!r}")
-        milestones = tuple(_int("milestones", m, 0) for m in self.milestones)
+        milestones = tuple(_int("milestones", m, 0) for m in _sequence("milestones",
+                                                                        self.milestones))
         if any(b <= a for a, b in itertools.pairwise(milestones)):
             raise ValueError(f"milestones must be strictly increasing, got {list(milestones)}")
         _set(self, milestones=milestones, gamma=_float("gamma", self.gamma))
@@ -307,6 +413,9 @@ class multistep(Schedule):
     def _eval(self, t: np.ndarray) -> np.ndarray:
         passed = np.searchsorted(np.asarray(self.milestones, dtype=np.int64), t, side="right")
         return np.power(self.gamma, passed.astype(np.float64))
+
+    def _end(self) -> int | None:
+        return self.milestones[-1] if self.milestones else 0
 
 
 @dataclass(frozen=True)
@@ -360,6 +469,9 @@ class polynomial(Schedule):
 
         return _past_end(t, n, self.after, formula)
 
+    def _end(self) -> int | None:
+        return _hold_end(self.total_steps, self.after)
+
 
 @dataclass(frozen=True)
 class cosine(Schedule):
@@ -392,6 +504,9 @@ class cosine(Schedule):
             return self.final + (1.0 - self.final) * (1 + np.cos(np.pi * np.minimum(t, n) / n)) / 2
 
         return _past_end(t, n, self.after, formula)
+
+    def _end(self) -> int | None:
+        return _hold_end(self.total_steps, self.after)
 
 
 @dataclass(frozen=True)
@@ -568,13 +683,14 @@ class one_cycle(Schedule):
         if p * n - 1 <= 0:
             raise ValueError(f"peak_at * total_steps must be > 1 so the rise has a step, got "
                              f"peak_at={p}, total_steps={n}")
-        if self.three_phase and 2 * p * n - 2 >= n - 1:
+        if _bool("three_phase", self.three_phase) and 2 * p * n - 2 >= n - 1:
             raise ValueError(f"peak_at must be < (total_steps + 1) / (2 * total_steps) with "
                              f"three_phase=True, got peak_at={p}, total_steps={n}")
         _set(self, total_steps=n, peak_at=p, start=_float("start", self.start),
              final=_float("final", self.final),
              anneal=_choice("anneal", self.anneal, ("cos", "linear")),
-             three_phase=bool(self.three_phase), after=_choice("after", self.after, _AFTER))
+             three_phase=_bool("three_phase", self.three_phase),
+             after=_choice("after", self.after, _AFTER))
 
     def momentum(self, high: float = 0.95, low: float = 0.85) -> one_cycle_momentum:
         """The matching momentum (or Adam beta1) schedule, as torch's ``cycle_momentum``.
@@ -595,6 +711,9 @@ class one_cycle(Schedule):
             levels = [(self.start, 1.0), (1.0, self.final)]
         return _past_end(t, self.total_steps, self.after,
                          lambda t: _one_cycle_curve(t, self, levels))
+
+    def _end(self) -> int | None:
+        return _hold_end(self.total_steps - 1, self.after)
 
 
 @dataclass(frozen=True)
@@ -623,6 +742,9 @@ class one_cycle_momentum(Schedule):
         levels = [(self.high, self.low), (self.low, self.high), (self.high, self.high)]
         return _past_end(t, self.cycle.total_steps, self.cycle.after,
                          lambda t: _one_cycle_curve(t, self.cycle, levels))
+
+    def _end(self) -> int | None:
+        return self.cycle._end()
 
 
 @dataclass(frozen=True)
@@ -676,6 +798,9 @@ class wsd(Schedule):
 
         return _past_end(t, n, self.after, formula)
 
+    def _end(self) -> int | None:
+        return _hold_end(self.total_steps, self.after)
+
 
 @dataclass(frozen=True)
 class inverse_sqrt(Schedule):
@@ -697,7 +822,7 @@ class inverse_sqrt(Schedule):
         _set(self, warmup_steps=_int("warmup_steps", self.warmup_steps, 1))
 
     def _eval(self, t: np.ndarray) -> np.ndarray:
-        n = (t + 1).astype(np.float64)
+        n = t.astype(np.float64) + 1.0  # t + 1 in int64 would overflow at t = 2**63 - 1
         return np.minimum(n / self.warmup_steps, np.sqrt(self.warmup_steps / n))
 
 
@@ -730,14 +855,21 @@ class warmup(Schedule):
     def _eval(self, t: np.ndarray) -> np.ndarray:
         inside = t >= self.steps
         values = np.empty(t.shape)
-        values[inside] = self.schedule._eval(t[inside] - self.steps)
-        peak = self.schedule._eval(np.zeros(1, dtype=np.int64))[0]
+        # one evaluation of the inner schedule (its peak and its values), so nesting is linear
+        inner = self.schedule._eval(np.concatenate([np.zeros(1, dtype=t.dtype),
+                                                    t[inside] - self.steps]))
+        peak = inner[0]
+        values[inside] = inner[1:]
         ramp = t[~inside].astype(np.float64)
         if self.start is None:
             values[~inside] = peak * (ramp + 1) / (self.steps + 1)
         else:
             values[~inside] = self.start + (peak - self.start) * ramp / self.steps
         return values
+
+    def _end(self) -> int | None:
+        end = self.schedule._end()
+        return None if end is None else self.steps + end
 
 
 @dataclass(frozen=True)
@@ -759,8 +891,9 @@ class join(Schedule):
     boundaries: tuple[int, ...]
 
     def __post_init__(self) -> None:
-        parts = tuple(_schedule("parts", part) for part in self.parts)
-        boundaries = tuple(_int("boundaries", b, 1) for b in self.boundaries)
+        parts = tuple(_schedule("parts", part) for part in _sequence("parts", self.parts))
+        boundaries = tuple(_int("boundaries", b, 1)
+                           for b in _sequence("boundaries", self.boundaries))
         if len(parts) != len(boundaries) + 1:
             raise ValueError(f"boundaries must have len(parts) - 1 = {len(parts) - 1} entries, "
                              f"got {len(boundaries)}")
@@ -777,6 +910,10 @@ class join(Schedule):
             if mine.any():
                 values[mine] = part._eval(t[mine] - offsets[i])
         return values
+
+    def _end(self) -> int | None:
+        end = self.parts[-1]._end()
+        return None if end is None else (self.boundaries[-1] if self.boundaries else 0) + end
 
 
 @dataclass(frozen=True)
@@ -803,6 +940,218 @@ class per_epoch(Schedule):
     def _eval(self, t: np.ndarray) -> np.ndarray:
         return self.schedule._eval(t // self.steps_per_epoch)
 
+    def _end(self) -> int | None:
+        end = self.schedule._end()
+        return None if end is None else self.steps_per_epoch * end
+
+
+@dataclass(frozen=True)
+class plateau(Schedule):
+    """Reduce on plateau, as a part of a schedule: a level that drops when a metric stalls.
+
+    The multiplier is a level ``L`` that starts at ``start``. Each metric reported to the
+    attached scheduler (:meth:`ScheduledLR.report`, e.g. once per epoch) while this part drives
+    the next update is compared with the best so far; after more than ``patience`` reports
+    without improvement, ``L <- max(L * factor, final)`` (applied only if it drops by more than
+    ``eps``), then ``cooldown`` reports are ignored. Improvement (torch's rule): in ``mode="min"``
+    ``metric < best * (1 - threshold)`` (``threshold_mode="rel"``) or ``metric < best -
+    threshold`` (``"abs"``); ``"max"`` mirrors it. Alone it equals torch's
+    ``ReduceLROnPlateau(mode, factor, patience, threshold, threshold_mode, cooldown,
+    min_lr=final * base_lr, eps=eps * base_lr)``; inside :class:`join` it reads only the metrics
+    reported while it runs, and its state is saved and restored with the scheduler's.
+
+    Without a scheduler (``s(t)``, ``values``, plots) no metric is known: ``s(t) = start``, the
+    curve of a run whose metric improves at every report.
+
+    Example::
+
+        sched = attach(opt, join([linear(0.1, 1.0, 500), plateau(patience=2, factor=0.5)], [500]))
+        for epoch in range(epochs):
+            train_one_epoch(...); sched.report(val_loss)    # lr halves after 3 stalled reports
+    """
+
+    patience: int = 10
+    factor: float = 0.1
+    threshold: float = 1e-4
+    threshold_mode: str = "rel"
+    mode: str = "min"
+    cooldown: int = 0
+    final: float = 0.0
+    eps: float = 1e-8
+    start: float = 1.0
+
+    def __post_init__(self) -> None:
+        factor = _float("factor", self.factor)
+        if not factor < 1.0:
+            raise ValueError(f"factor must be in [0, 1), got {factor}")
+        _set(self, patience=_int("patience", self.patience, 0), factor=factor,
+             threshold=_float("threshold", self.threshold),
+             threshold_mode=_choice("threshold_mode", self.threshold_mode, ("rel", "abs")),
+             mode=_choice("mode", self.mode, ("min", "max")),
+             cooldown=_int("cooldown", self.cooldown, 0), final=_float("final", self.final),
+             eps=_float("eps", self.eps), start=_float("start", self.start))
+
+    def _eval(self, t: np.ndarray) -> np.ndarray:
+        return np.full(t.shape, self.start)
+
+
+class _PlateauState:
+    """The counters of one :class:`plateau` part, updated by reports (torch's ReduceLROnPlateau)."""
+
+    FIELDS = ("level", "best", "num_bad_epochs", "cooldown_counter", "reports")
+
+    def __init__(self, part: plateau) -> None:
+        self.part = part
+        self.level = part.start
+        self.best = math.inf if part.mode == "min" else -math.inf
+        self.num_bad_epochs = self.cooldown_counter = self.reports = 0
+
+    def _is_better(self, metric: float) -> bool:
+        p = self.part
+        if p.mode == "min":
+            bar = self.best * (1.0 - p.threshold) if p.threshold_mode == "rel" else (
+                self.best - p.threshold)
+            return metric < bar
+        bar = self.best * (p.threshold + 1.0) if p.threshold_mode == "rel" else (
+            self.best + p.threshold)
+        return metric > bar
+
+    def report(self, metric: float) -> bool:
+        """Count one report; True if the level dropped."""
+        self.reports += 1
+        if self._is_better(metric):
+            self.best, self.num_bad_epochs = metric, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        dropped = False
+        if self.num_bad_epochs > self.part.patience:
+            new = max(self.level * self.part.factor, self.part.final)
+            if self.level - new > self.part.eps:
+                self.level, dropped = new, True
+            self.cooldown_counter, self.num_bad_epochs = self.part.cooldown, 0
+        return dropped
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+    def load(self, data: Any, where: str) -> None:
+        """Validate a :meth:`to_dict` output (naming ``where``) and take it."""
+        if not isinstance(data, Mapping) or set(data) != set(self.FIELDS):
+            raise ValueError(f"{where} must be a dict with keys {list(self.FIELDS)}, got {data!r}")
+        level = _float(f"{where}['level']", data["level"])
+        best = data["best"]
+        if not _is_real(best) or math.isnan(best):
+            raise ValueError(f"{where}['best'] must be a number, got {best!r}")
+        counts = {name: _int(f"{where}[{name!r}]", data[name], 0)
+                  for name in ("num_bad_epochs", "cooldown_counter", "reports")}
+        self.level, self.best = level, float(best)
+        for name, value in counts.items():
+            setattr(self, name, value)
+
+
+def _plateaus(schedule: Schedule, path: tuple = ()) -> list[tuple[tuple, plateau]]:
+    """Every :class:`plateau` part of ``schedule``, each with its path (a tuple of places)."""
+    if isinstance(schedule, plateau):
+        return [(path, schedule)]
+    return [found for place, child in _children(schedule)
+            for found in _plateaus(child, (*path, place))]
+
+
+def _active_plateaus(schedule: Schedule, t: float, path: tuple = ()) -> list[tuple]:
+    """The paths of the plateau parts that drive update ``t`` (through joins and wrappers)."""
+    if isinstance(schedule, plateau):
+        return [path]
+    if isinstance(schedule, join):
+        offsets = (0, *schedule.boundaries)
+        i = bisect.bisect_right(offsets, t) - 1
+        return _active_plateaus(schedule.parts[i], t - offsets[i], (*path, ("parts", i)))
+    if isinstance(schedule, warmup):
+        if t < schedule.steps:
+            return []
+        return _active_plateaus(schedule.schedule, t - schedule.steps, (*path, ("schedule", None)))
+    if isinstance(schedule, per_epoch):
+        return _active_plateaus(schedule.schedule, t // schedule.steps_per_epoch,
+                                (*path, ("schedule", None)))
+    if isinstance(schedule, extended):
+        return _active_plateaus(schedule.schedule, float(schedule._time(np.array([t]))[0]),
+                                (*path, ("schedule", None)))
+    return []
+
+
+def _with_levels(schedule: Schedule, levels: dict[tuple, float], path: tuple = ()) -> Schedule:
+    """``schedule`` with each plateau part at ``levels[path]`` (its current level)."""
+    if isinstance(schedule, plateau):
+        return dataclasses.replace(schedule, start=levels[path])
+    changes: dict[str, Any] = {}
+    for (name, index), child in _children(schedule):
+        new = _with_levels(child, levels, (*path, (name, index)))
+        if index is None:
+            changes[name] = new
+        else:
+            items = list(changes.get(name, getattr(schedule, name)))
+            items[index] = new
+            changes[name] = tuple(items)
+    return dataclasses.replace(schedule, **changes) if changes else schedule
+
+
+@dataclass(frozen=True)
+class extended(Schedule):
+    """A finite schedule re-timed after update ``at`` to end at ``total_steps``: a run that grows.
+
+    With ``E = schedule``'s end (the update from which it holds its last value, e.g.
+    ``cosine(n)``: n, ``one_cycle(n)``: n - 1) and ``a = at``:
+    ``s(t) = schedule(t)`` for ``t < a`` and ``s(t) = schedule(a + (min(t, N) - a) * (E - a) /
+    (N - a))`` for ``t >= a`` (``N = total_steps``). The part already run is unchanged, the lr is
+    continuous at ``a`` (``s(a) = schedule(a)``), and the rest of the curve (decay, milestones,
+    cooldown) is stretched, so it reaches the schedule's final value at ``N`` and holds it.
+    ``N`` may also be smaller than ``E`` (a run cut short). Use it through
+    :meth:`ScheduledLR.extend` when resuming a checkpoint with more total updates. For a
+    :class:`wsd` still in its stable phase, ``dataclasses.replace(s, total_steps=N)`` is the
+    other continuous choice: it keeps the cooldown's length and lengthens the stable phase.
+
+    Example::
+
+        s = extended(cosine(total_steps=100), at=60, total_steps=200)
+        s(59) == cosine(100)(59), s(60) == cosine(100)(60)   # True, True
+        s(130), s(200)                                       # cosine(100)(80), 0.0
+    """
+
+    schedule: Schedule
+    at: int
+    total_steps: int
+
+    def __post_init__(self) -> None:
+        _schedule("schedule", self.schedule)
+        at = _int("at", self.at, 0)
+        total = _int("total_steps", self.total_steps, at + 1)
+        end = self.schedule._end()
+        if end is None:
+            raise ValueError(f"schedule has no end to re-time (it never settles on a last value): "
+                             f"{self.schedule!r}")
+        if end <= at:
+            raise ValueError(f"at must be before the schedule's end ({end}), got at={at}: the "
+                             f"schedule already holds its last value there")
+        _set(self, at=at, total_steps=total)
+
+    def _time(self, t: np.ndarray) -> np.ndarray:
+        """The schedule's own time for update ``t``: ``t`` before ``at``, stretched after it."""
+        a, n, end = self.at, self.total_steps, self.schedule._end()
+        stretched = a + (np.minimum(t, n) - a) * float(end - a) / float(n - a)
+        return np.where(t < a, t, stretched)
+
+    def _eval(self, t: np.ndarray) -> np.ndarray:
+        before = t < self.at
+        values = np.empty(t.shape)
+        values[before] = self.schedule._eval(t[before])
+        values[~before] = self.schedule._eval(self._time(t[~before].astype(np.float64)))
+        return values
+
+    def _end(self) -> int | None:
+        return self.total_steps
+
 
 def epochs(n: float, steps_per_epoch: int) -> int:
     """Convert ``n`` epochs into a number of updates: ``n * steps_per_epoch`` (must be whole).
@@ -823,13 +1172,46 @@ def epochs(n: float, steps_per_epoch: int) -> int:
 # --- attaching a schedule to an optimizer ----------------------------------------------------
 
 _CHUNK = 512
+_AHEAD = 10**6  # finite schedules up to this length are range-checked whole when attached
+
+# The valid values of the param-group keys lrnotes knows: (low, high, high included). Any other
+# numeric key is only required to stay finite.
+_RANGES: dict[str, tuple[float, float, bool]] = {
+    "lr": (0.0, math.inf, False),
+    "weight_decay": (0.0, math.inf, False),
+    "eps": (0.0, math.inf, False),
+    "lr_decay": (0.0, math.inf, False),
+    "trust_coefficient": (0.0, math.inf, False),
+    "momentum": (0.0, 1.0, True),
+    "dampening": (0.0, 1.0, True),
+    "alpha": (0.0, 1.0, True),
+    "rho": (0.0, 1.0, True),
+    "betas": (0.0, 1.0, False),
+}
+# Keys whose schedules give the value itself (momentum's convention); the others multiply the
+# group's own value at attach time.
+_ABSOLUTE = ("momentum", "betas")
+
+
+def _out_of_range(key: str, value: float) -> str | None:
+    """Why ``value`` is not a valid ``group[key]``, or None if it is."""
+    if not math.isfinite(value):
+        return "it must be finite"
+    low, high, closed = _RANGES.get(key, (-math.inf, math.inf, False))
+    if value < low or value > high or (value == high and not closed):
+        return f"it must be in [{low}, {high}{']' if closed else ')'}"
+    return None
+
+
+def _place(key: str, index: int | None) -> str:
+    return key if index is None else f"{key}[{index}]"
 
 
 class _Lookup:
     """Values of a schedule around the current update, computed ``_CHUNK`` at a time."""
 
-    def __init__(self, schedule: Schedule) -> None:
-        self.schedule = schedule
+    def __init__(self, schedule: Schedule, label: str) -> None:
+        self.schedule, self.label = schedule, label
         self.first = 0
         self.values: list[float] = []
 
@@ -837,20 +1219,225 @@ class _Lookup:
         i = t - self.first
         if not 0 <= i < len(self.values):
             self.first, i = t, 0
-            self.values = self.schedule._eval(np.arange(t, t + _CHUNK, dtype=np.int64)).tolist()
+            times = np.arange(t, t + _CHUNK, dtype=np.int64)
+            self.values = _evaluate(self.schedule, times).tolist()
         value = self.values[i]
-        if value != value:
-            self.schedule(t)  # raises the ValueError that explains the after="raise" end
+        if not math.isfinite(value):
+            try:
+                _checked(self.schedule, np.array([t]), np.array([value]))
+            except ValueError as error:
+                raise ValueError(f"the {self.label} schedule at update t={t}: {error}") from None
         return value
 
 
+class _Drive:
+    """One scheduled param-group value, e.g. ``"lr"``, ``"weight_decay"``, ``"betas[1]"``.
+
+    ``targets[i]`` is ``(key, index)`` in ``param_groups[i]`` (index: a tuple component);
+    ``bases[i]`` the group's value at attach time, which the schedule multiplies, or ``bases``
+    is None for absolute schedules (momentum, betas). ``states`` holds the plateau parts' state.
+    """
+
+    def __init__(self, label: str, schedule: Schedule, targets: list[tuple[str, int | None]],
+                 bases: list[float] | None, states: dict[tuple, _PlateauState] | None = None):
+        self.label, self.schedule, self.targets, self.bases = label, schedule, targets, bases
+        self.states = states if states is not None else {
+            path: _PlateauState(part) for path, part in _plateaus(schedule)}
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Rebuild the lookup from the plateau parts' current levels."""
+        levels = {path: state.level for path, state in self.states.items()}
+        self.effective = _with_levels(self.schedule, levels) if levels else self.schedule
+        self.lookup = _Lookup(self.effective, self.label)
+
+    def _fail(self, i: int, t: int, value: float, why: str) -> ValueError:
+        key, index = self.targets[i]
+        return ValueError(f"the {self.label} schedule {self.schedule!r} gives param_groups[{i}]"
+                          f"[{_place(key, index)!r}] = {value!r} at update t={t}: {why}")
+
+    def plan(self, t: int, groups: list[dict[str, Any]]) -> list[tuple[dict, str, Any, float]]:
+        """The writes of update ``t``, checked against each key's range (nothing written)."""
+        value = self.lookup(t)
+        writes = []
+        for i, (group, (key, index)) in enumerate(zip(groups, self.targets, strict=True)):
+            v = value if self.bases is None else self.bases[i] * value
+            why = _out_of_range(key, v)
+            if why is not None:
+                raise self._fail(i, t, v, why)
+            writes.append((group, key, index, v))
+        return writes
+
+    def check_ahead(self, t: int) -> None:
+        """Range-check a finite schedule's remaining values at once, so a bad one fails now."""
+        end = self.effective._end()
+        if end is None or end > _AHEAD or end < t:
+            return
+        times = np.arange(t, end + 1, dtype=np.int64)
+        values = _evaluate(self.effective, times)
+        kept = ~np.isnan(values)  # NaN marks an after="raise" end, not a value
+        times, values = times[kept], values[kept]
+        for i, (key, _) in enumerate(self.targets):
+            scaled = values if self.bases is None else self.bases[i] * values
+            low, high, closed = _RANGES.get(key, (-math.inf, math.inf, False))
+            bad = ~np.isfinite(scaled) | (scaled < low) | (scaled > high)
+            if not closed:
+                bad |= scaled == high
+            if bad.any():
+                j = np.flatnonzero(bad)[0]
+                value = float(scaled[j])
+                raise self._fail(i, int(times[j]), value, _out_of_range(key, value) or "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schedule": self.schedule.to_dict(),
+                "bases": None if self.bases is None else list(self.bases)}
+
+    def plateau_states(self) -> list[dict[str, Any]]:
+        return [{"path": [list(place) for place in path], **state.to_dict()}
+                for path, state in self.states.items()]
+
+
+def _put(group: dict[str, Any], key: str, index: int | None, value: float) -> None:
+    """Write ``value`` into ``group[key]`` (or its component): in place where it is a tensor."""
+    current = group[key]
+    if index is None:
+        if isinstance(current, torch.Tensor):
+            current.fill_(value)
+        else:
+            group[key] = value
+        return
+    if isinstance(current[index], torch.Tensor):
+        current[index].fill_(value)
+    else:
+        items = list(current)
+        items[index] = value
+        group[key] = type(current)(items) if isinstance(current, (tuple, list)) else tuple(items)
+
+
+def _number(where: str, value: Any) -> float:
+    """A param group's current value as a float (a one-element float tensor is read once)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point():
+        return float(value)
+    if not _is_real(value):
+        raise TypeError(f"{where} is {type(value).__name__} {value!r}, not a number a schedule "
+                        "can drive")
+    return float(value)
+
+
+def _parse(schedule: Any, momentum: Any) -> list[tuple[str, str, int | None, Schedule]]:
+    """``attach``'s arguments as ``(label, key, index, schedule)``, the lr first."""
+    if isinstance(schedule, Mapping):
+        if momentum is not None:
+            raise ValueError("momentum: give the momentum schedule in the dict (key 'momentum'), "
+                             "not as well as a dict")
+        items = dict(schedule)
+    else:
+        items = {"lr": _schedule("schedule", schedule)}
+        if momentum is not None:
+            items["momentum"] = _schedule("momentum", momentum)
+    items = {"lr": items.pop("lr", constant(1.0)), **items}
+    parsed = []
+    for key, value in items.items():
+        if not isinstance(key, str):
+            raise TypeError(f"schedule: the dict's keys must be param-group keys (str), got "
+                            f"{key!r}")
+        if isinstance(value, (tuple, list)):
+            if key in ("lr", "momentum"):
+                raise TypeError(f"schedule[{key!r}] must be a Schedule, got {value!r}")
+            for i, part in enumerate(value):
+                if part is not None:
+                    parsed.append((f"{key}[{i}]", key, i, _schedule(f"schedule[{key!r}][{i}]",
+                                                                    part)))
+        else:
+            name = "schedule" if key == "lr" and not isinstance(schedule, Mapping) else (
+                "momentum" if key == "momentum" and momentum is not None else f"schedule[{key!r}]")
+            parsed.append((key, key, None, _schedule(name, value)))
+    return parsed
+
+
+def _drives(groups: list[dict[str, Any]], parsed: list[tuple[str, str, int | None, Schedule]]
+            ) -> list[_Drive]:
+    """Resolve each scheduled key in every param group and read its base value (validated)."""
+    drives, claimed = [], {}
+    for label, key, index, schedule in parsed:
+        targets, bases = [], []
+        for i, group in enumerate(groups):
+            if key == "momentum":
+                if "momentum" in group:
+                    target = ("momentum", None)
+                elif "betas" in group:
+                    target = ("betas", 0)
+                else:
+                    raise ValueError(f"momentum: param_groups[{i}] has neither 'momentum' nor "
+                                     "'betas'; pass momentum=None for this optimizer")
+            else:
+                if key not in group:
+                    keys = sorted(k for k in group if k != "params")
+                    raise ValueError(f"schedule[{key!r}]: param_groups[{i}] has no {key!r} "
+                                     f"(it has {keys})")
+                current = group[key]
+                is_tuple = isinstance(current, (tuple, list))
+                if index is None and is_tuple:
+                    raise TypeError(f"schedule[{key!r}]: param_groups[{i}][{key!r}] is a "
+                                    f"{len(current)}-tuple; give a tuple with a Schedule or None "
+                                    "per component")
+                if index is not None and (not is_tuple or index >= len(current)):
+                    raise ValueError(f"schedule[{key!r}] has a component {index}, but "
+                                     f"param_groups[{i}][{key!r}] is {current!r}")
+                target = (key, index)
+            other = claimed.setdefault((i, target), label)
+            if other != label:
+                raise ValueError(f"schedule: {label!r} and {other!r} both drive "
+                                 f"param_groups[{i}][{_place(*target)!r}]")
+            where = f"param_groups[{i}][{_place(*target)!r}]"
+            value = _number(where, group[target[0]] if target[1] is None else
+                            group[target[0]][target[1]])
+            why = _out_of_range(target[0], value)
+            if why is not None:
+                raise ValueError(f"schedule[{key!r}]: {where} is {value!r}: {why}")
+            targets.append(target)
+            bases.append(value)
+        drives.append(_Drive(label, schedule, targets,
+                             None if key in _ABSOLUTE else bases))
+    return drives
+
+
+# optimizer -> the ScheduledLR that drives it (one at a time; see attach's ``replace``)
+_DRIVERS: weakref.WeakKeyDictionary[Optimizer, weakref.ref] = weakref.WeakKeyDictionary()
+
+
+def _driver(optimizer: Optimizer) -> ScheduledLR | None:
+    ref = _DRIVERS.get(optimizer)
+    scheduler = None if ref is None else ref()
+    return None if scheduler is None or scheduler._detached else scheduler
+
+
+def _count_updates(scheduler: ScheduledLR, optimizer: Optimizer) -> Any:
+    """Register the optimizer step hook that counts ``scheduler``'s updates; its handle."""
+    this = weakref.ref(scheduler)
+
+    def count_update(opt: Optimizer, *_: Any) -> None:
+        owner = this()
+        # A fused optimizer under a GradScaler is called even when the scaler found an inf; it
+        # skips the update itself and flags it in `found_inf` (read here, once).
+        found_inf = getattr(opt, "found_inf", None)
+        skipped = isinstance(found_inf, torch.Tensor) and bool(found_inf.item())
+        if owner is not None and not skipped:
+            owner._updates += 1
+
+    count_update.counts_updates_for = this  # lets lr_find set it aside for its trials
+    return optimizer.register_step_post_hook(count_update)
+
+
 class ScheduledLR(LRScheduler):
-    """A torch ``LRScheduler`` that runs a :class:`Schedule` (use :func:`attach` to build one).
+    """A torch ``LRScheduler`` that runs :class:`Schedule` objects (use :func:`attach`).
 
     Update ``t`` (t = 0, 1, 2, ...) runs with ``group["lr"] = base_lr * schedule(t)`` for every
-    param group, where ``base_lr`` is the group's ``"initial_lr"`` (set from its ``"lr"`` when the
-    scheduler is created, as torch does). With a ``momentum`` schedule (absolute values) it also
-    writes ``group["momentum"]`` (SGD, RMSprop) or ``group["betas"][0]`` (Adam-like).
+    param group, where ``base_lr`` is the group's ``"lr"`` when the scheduler was created (kept
+    as a float of its own and written to ``group["initial_lr"]``; a stale ``initial_lr`` from an
+    earlier scheduler is not read). Other param-group keys may be driven too (see :func:`attach`):
+    multipliers of the group's own value, or absolute values for ``momentum`` and ``betas``.
+    Every value is checked against its key's range before anything is written.
 
     ``count="updates"`` (default): ``t`` is the number of optimizer updates so far, counted with an
     ``optimizer.register_step_post_hook``; ``step()`` reads it. An update a ``GradScaler`` skipped
@@ -860,9 +1447,11 @@ class ScheduledLR(LRScheduler):
     ``found_inf`` flag is read, one device-to-host copy per update.) ``count="calls"``:
     ``t`` is the number of ``step()`` calls, for stepping with no optimizer (e.g. to draw the lr).
 
-    ``state_dict()`` holds ``t``, the update count, the base lrs and both schedules as plain data
-    (loadable with ``torch.load(weights_only=True)``); ``load_state_dict`` restores them, so the
-    saved schedule replaces the one given here, and rewrites the lrs for ``t``.
+    ``state_dict()`` holds ``t``, the update count, the base values, every schedule and the state
+    of its :class:`plateau` parts as plain data (loadable with ``torch.load(weights_only=True)``);
+    ``load_state_dict`` checks all of it first, then restores it (the saved schedules replace the
+    ones given here) and rewrites the values for ``t``. ``copy.deepcopy`` gives an independent
+    scheduler driving the copied optimizer.
 
     Example::
 
@@ -871,113 +1460,337 @@ class ScheduledLR(LRScheduler):
         sched.last_epoch, sched.get_last_lr()      # 1, [base_lr * cosine(1000)(1)]
     """
 
-    def __init__(self, optimizer: Optimizer, schedule: Schedule,
-                 momentum: Schedule | None = None, *, count: str = "updates") -> None:
+    def __init__(self, optimizer: Optimizer, schedule: Schedule | Mapping[str, Any],
+                 momentum: Schedule | None = None, *, count: str = "updates",
+                 replace: bool = False) -> None:
         if not isinstance(optimizer, Optimizer):
-            raise ValueError(f"optimizer must be a torch.optim.Optimizer, got {optimizer!r}")
-        self.schedule = _schedule("schedule", schedule)
-        self.momentum = None if momentum is None else _schedule("momentum", momentum)
-        self.count = _choice("count", count, ("updates", "calls"))
-        if momentum is not None:
-            for i, group in enumerate(optimizer.param_groups):
-                if "momentum" not in group and "betas" not in group:
-                    raise ValueError(f"momentum: param_groups[{i}] has neither 'momentum' nor "
-                                     "'betas'; pass momentum=None for this optimizer")
+            raise TypeError(f"optimizer must be a torch.optim.Optimizer, got "
+                            f"{type(optimizer).__name__} {optimizer!r}")
+        count = _choice("count", count, ("updates", "calls"))
+        replace = _bool("replace", replace)
+        drives = _drives(optimizer.param_groups, _parse(schedule, momentum))
+        for drive in drives:
+            drive.check_ahead(0)
+            drive.plan(0, optimizer.param_groups)
+        current = _driver(optimizer)
+        if current is not None and not replace:
+            raise ValueError(f"optimizer is already driven by a ScheduledLR ({current!r}); two "
+                             "would overwrite each other's values. Call its .detach() first, or "
+                             "pass replace=True")
+        # every check is done: from here on the optimizer changes
+        if current is not None:
+            current.detach()
+        self._drives = drives
+        self.count = count
         self._updates = 0
-        self._lr_at = _Lookup(self.schedule)
-        self._momentum_at = None if self.momentum is None else _Lookup(self.momentum)
-        if self.count == "updates":
-            this = weakref.ref(self)
-
-            def count_update(opt: Optimizer, *_: Any) -> None:
-                scheduler = this()
-                # A fused optimizer under a GradScaler is called even when the scaler found an
-                # inf; it skips the update itself and flags it in `found_inf` (read here, once).
-                found_inf = getattr(opt, "found_inf", None)
-                skipped = isinstance(found_inf, torch.Tensor) and bool(found_inf.item())
-                if scheduler is not None and not skipped:
-                    scheduler._updates += 1
-
-            count_update.counts_updates_for = this  # lets lr_find set it aside for its trials
-            self._hook = optimizer.register_step_post_hook(count_update)
+        self._detached = False
+        self._hook = _count_updates(self, optimizer) if count == "updates" else None
+        self._finalizer = weakref.finalize(self, self._hook.remove) if self._hook else None
         super().__init__(optimizer)
+        self.base_lrs = list(drives[0].bases)
+        for group, base in zip(optimizer.param_groups, self.base_lrs, strict=True):
+            group["initial_lr"] = base
+        _DRIVERS[optimizer] = weakref.ref(self)
+
+    # -- what it drives --
+
+    @property
+    def schedule(self) -> Schedule:
+        """The lr schedule (multipliers of each group's base lr)."""
+        return self._drives[0].schedule
+
+    @property
+    def momentum(self) -> Schedule | None:
+        """The momentum / beta1 schedule (absolute values), or None."""
+        return self.schedules.get("momentum")
+
+    @property
+    def schedules(self) -> dict[str, Schedule]:
+        """Every driven value's schedule, by label: ``"lr"``, ``"weight_decay"``, ``"betas[1]"``."""
+        return {drive.label: drive.schedule for drive in self._drives}
+
+    @property
+    def reads_metric(self) -> bool:
+        """True if a :class:`plateau` part waits for :meth:`report`."""
+        return any(drive.states for drive in self._drives)
+
+    # -- stepping --
 
     def step(self, epoch: int | None = None) -> None:
         """Move to the current update (``count="updates"``) or to the next one (``"calls"``)."""
         if epoch is not None:
             raise ValueError("epoch must be None: ScheduledLR counts optimizer updates itself")
+        if self._detached:
+            raise RuntimeError("this ScheduledLR was detached from its optimizer; attach a new one")
+        t = self._updates if self.count == "updates" else self.last_epoch + 1
+        writes = self._plan(t)  # checked before anything changes
         self._step_count += 1
-        self.last_epoch = self._updates if self.count == "updates" else self.last_epoch + 1
-        self._apply()
+        self.last_epoch = t
+        self._write(writes)
 
     def get_lr(self) -> list[float | torch.Tensor]:
         """The lrs of update ``last_epoch``: ``base_lr * schedule(last_epoch)`` per group."""
-        multiplier = self._lr_at(self.last_epoch)
-        return [base_lr * multiplier for base_lr in self.base_lrs]
+        lr = self._drives[0]
+        multiplier = lr.lookup(self.last_epoch)
+        return [base_lr * multiplier for base_lr in lr.bases]
 
-    def _apply(self) -> None:
+    def _plan(self, t: int) -> list[tuple[dict, str, Any, float]]:
         groups = self.optimizer.param_groups
-        for group, lr in zip(groups, self.get_lr(), strict=True):
-            if isinstance(group["lr"], torch.Tensor):
-                group["lr"].fill_(lr)
-            else:
-                group["lr"] = lr
-        if self._momentum_at is not None:
-            value = self._momentum_at(self.last_epoch)
-            for group in self.optimizer.param_groups:
-                if "betas" in group:
-                    betas = group["betas"]
-                    if isinstance(betas[0], torch.Tensor):
-                        betas[0].fill_(value)
-                    else:
-                        group["betas"] = (value, *betas[1:])
-                elif isinstance(group["momentum"], torch.Tensor):
-                    group["momentum"].fill_(value)
-                else:
-                    group["momentum"] = value
+        if len(groups) != len(self._drives[0].targets):
+            raise ValueError(f"optimizer has {len(groups)} param groups, but the scheduler was "
+                             f"attached to {len(self._drives[0].targets)}; attach after adding "
+                             "param groups")
+        return [write for drive in self._drives for write in drive.plan(t, groups)]
+
+    def _write(self, writes: list[tuple[dict, str, Any, float]]) -> None:
+        for group, key, index, value in writes:
+            _put(group, key, index, value)
         self._last_lr = [g["lr"].clone() if isinstance(g["lr"], torch.Tensor) else g["lr"]
-                         for g in groups]
+                         for g in self.optimizer.param_groups]
+
+    def report(self, metric: float | torch.Tensor) -> None:
+        """Report a metric (e.g. the validation loss, once per epoch) to the plateau parts.
+
+        Only the :class:`plateau` parts that drive the next update (``t = last_epoch``) count
+        it; a reduction is written at once, as torch's ``ReduceLROnPlateau.step(metric)`` does.
+        A tensor metric is read once (one device-to-host copy per report).
+
+        Example::
+
+            sched = attach(opt, join([warmup(constant(1.0), 100), plateau(patience=3)], [100]))
+            sched.report(val_loss)
+        """
+        if not self.reads_metric:
+            raise ValueError(f"report: no plateau part in {self.schedules}; nothing reads a metric")
+        if isinstance(metric, torch.Tensor) and metric.numel() == 1:
+            value = float(metric)
+        elif _is_real(metric):
+            value = float(metric)
+        else:
+            raise TypeError(f"metric must be a number or a one-element tensor, got "
+                            f"{type(metric).__name__} {metric!r}")
+        t = self.last_epoch
+        dropped = [drive for drive in self._drives
+                   if any([drive.states[path].report(value)
+                           for path in _active_plateaus(drive.schedule, t)])]
+        for drive in dropped:
+            drive.refresh()
+        if dropped:
+            self._write(self._plan(t))
+
+    def extend(self, total_steps: int) -> None:
+        """Grow (or shrink) the run from the current update: every schedule ends at ``total_steps``.
+
+        Each schedule that has not ended yet becomes ``extended(schedule, at=t, total_steps)``
+        with ``t = last_epoch`` (see :class:`extended`): the values up to now are unchanged,
+        the lr is continuous, and the rest of each curve is stretched to end at
+        ``total_steps``. The new schedules are what :meth:`state_dict` saves from then on.
+
+        Example::
+
+            sched.load_state_dict(checkpoint["scheduler"])     # a cosine(10_000) run at t=6000
+            sched.extend(total_steps=20_000)                  # same lr now, decays until 20_000
+        """
+        t = self.last_epoch
+        n = _int("total_steps", total_steps, t + 1)
+        end = self.schedule._end()
+        if end is None or end <= t:
+            state = "has no end" if end is None else f"ended at update {end}"
+            raise ValueError(f"total_steps: the lr schedule {self.schedule!r} {state}, so there is "
+                             f"nothing to re-time at t={t}; join a new schedule instead")
+        drives = []
+        for drive in self._drives:
+            end = drive.schedule._end()
+            if end is None or end <= t:
+                drives.append(drive)
+                continue
+            states = {(("schedule", None), *path): state for path, state in drive.states.items()}
+            drives.append(_Drive(drive.label, extended(drive.schedule, t, n), drive.targets,
+                                 drive.bases, states))
+        for drive in drives:
+            drive.check_ahead(t)
+        writes = [write for drive in drives
+                  for write in drive.plan(t, self.optimizer.param_groups)]
+        self._drives = drives
+        self._write(writes)
+
+    def detach(self) -> None:
+        """Stop driving the optimizer (its update counter is removed); ``step()`` then raises."""
+        if self._hook is not None:
+            self._hook.remove()
+            self._finalizer.detach()
+        self._detached = True
+
+    # -- saving and copying --
 
     def state_dict(self) -> dict[str, Any]:
-        """``t`` (``last_epoch``), the update count, base lrs and schedules, as plain data."""
+        """``t`` (``last_epoch``), the update count, base values, schedules, plateau states."""
+        momentum = self.momentum
         return {
             "last_epoch": self.last_epoch,
             "updates": self._updates,
             "step_count": self._step_count,
-            "base_lrs": list(self.base_lrs),
+            "base_lrs": list(self._drives[0].bases),
             "count": self.count,
             "schedule": self.schedule.to_dict(),
-            "momentum": None if self.momentum is None else self.momentum.to_dict(),
+            "momentum": None if momentum is None else momentum.to_dict(),
+            "params": {drive.label: drive.to_dict() for drive in self._drives[1:]
+                       if drive.label != "momentum"},
+            "plateaus": {drive.label: drive.plateau_states() for drive in self._drives
+                         if drive.states},
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`'s output and write the lrs (and momentum) of its ``t``."""
-        self.schedule = Schedule.from_dict(state_dict["schedule"])
-        momentum = state_dict["momentum"]
-        self.momentum = None if momentum is None else Schedule.from_dict(momentum)
-        self._lr_at = _Lookup(self.schedule)
-        self._momentum_at = None if self.momentum is None else _Lookup(self.momentum)
-        self.count = state_dict["count"]
-        self.last_epoch = state_dict["last_epoch"]
-        self._updates = state_dict["updates"]
-        self._step_count = state_dict["step_count"]
-        self.base_lrs = list(state_dict["base_lrs"])
-        self._apply()
+        """Check :meth:`state_dict`'s output against this scheduler, then restore it.
+
+        Nothing changes unless all of it is valid: the count mode, the number of param groups,
+        the driven keys, every schedule, base value and plateau state, and the values of ``t``.
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"state_dict must be a dict from ScheduledLR.state_dict(), got "
+                            f"{type(state_dict).__name__}")
+        required = ("last_epoch", "updates", "step_count", "base_lrs", "count", "schedule",
+                    "momentum")
+        missing = [key for key in required if key not in state_dict]
+        if missing:
+            raise ValueError(f"state_dict lacks {missing}: not a ScheduledLR.state_dict()")
+        count = state_dict["count"]
+        if count not in ("updates", "calls"):
+            raise ValueError(f"state_dict['count'] must be 'updates' or 'calls', got {count!r}")
+        if count != self.count:
+            raise ValueError(f"state_dict['count'] is {count!r} but this scheduler counts "
+                             f"{self.count!r}; attach with count={count!r} to load it")
+        last_epoch = _int("state_dict['last_epoch']", state_dict["last_epoch"], 0)
+        updates = _int("state_dict['updates']", state_dict["updates"], 0)
+        step_count = _int("state_dict['step_count']", state_dict["step_count"], 0)
+        groups = self.optimizer.param_groups
+
+        def schedule(where: str, data: Any) -> Schedule:
+            try:
+                return Schedule.from_dict(data)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"state_dict{where}: {error}") from None
+
+        def bases(where: str, values: Any, key: str) -> list[float]:
+            if not isinstance(values, (list, tuple)) or len(values) != len(groups):
+                raise ValueError(f"state_dict{where} must hold one value per param group "
+                                 f"({len(groups)}), got {values!r}")
+            found = [_float(f"state_dict{where}[{i}]", v, -math.inf) for i, v in enumerate(values)]
+            for i, v in enumerate(found):
+                why = _out_of_range(key, v)
+                if why is not None:
+                    raise ValueError(f"state_dict{where}[{i}] = {v!r}: {why}")
+            return found
+
+        saved = {"lr": (schedule("['schedule']", state_dict["schedule"]),
+                        bases("['base_lrs']", state_dict["base_lrs"], "lr"))}
+        if state_dict["momentum"] is not None:
+            saved["momentum"] = (schedule("['momentum']", state_dict["momentum"]), None)
+        params = state_dict.get("params", {})
+        if not isinstance(params, Mapping):
+            raise ValueError(f"state_dict['params'] must be a dict, got {params!r}")
+        current = {drive.label: drive for drive in self._drives}
+        for label, entry in params.items():
+            if not isinstance(entry, Mapping) or set(entry) != {"schedule", "bases"}:
+                raise ValueError(f"state_dict['params'][{label!r}] must be a dict with "
+                                 f"'schedule' and 'bases', got {entry!r}")
+            key = current[label].targets[0][0] if label in current else label
+            saved[label] = (schedule(f"['params'][{label!r}]['schedule']", entry["schedule"]),
+                            None if entry["bases"] is None else
+                            bases(f"['params'][{label!r}]['bases']", entry["bases"], key))
+        if set(saved) != set(current):
+            raise ValueError(f"state_dict drives {sorted(saved)} but this scheduler drives "
+                             f"{sorted(current)}; attach the same keys to load it")
+        plateaus = state_dict.get("plateaus", {})
+        if not isinstance(plateaus, Mapping) or not set(plateaus) <= set(saved):
+            raise ValueError(f"state_dict['plateaus'] must map driven keys to plateau states, "
+                             f"got {plateaus!r}")
+        drives = []
+        for label, old in current.items():
+            sched, base = saved[label]
+            if (base is None) != (old.bases is None):
+                raise ValueError(f"state_dict: {label!r} is saved as "
+                                 f"{'absolute values' if base is None else 'multipliers'}, "
+                                 "which this scheduler does not drive that way")
+            drive = _Drive(label, sched, old.targets, base)
+            found = plateaus.get(label, [])
+            paths = [[list(place) for place in path] for path in drive.states]
+            if not isinstance(found, list) or [
+                    item.get("path") if isinstance(item, Mapping) else None
+                    for item in found] != paths:
+                raise ValueError(f"state_dict['plateaus'][{label!r}] must hold the states of the "
+                                 f"plateau parts at {paths}, got {found!r}")
+            for (path, state), item in zip(drive.states.items(), found, strict=True):
+                state.load({k: v for k, v in item.items() if k != "path"},
+                           f"state_dict['plateaus'][{label!r}][{list(drive.states).index(path)}]")
+            drive.refresh()
+            drives.append(drive)
+        order = [drive.label for drive in self._drives]
+        drives.sort(key=lambda drive: order.index(drive.label))
+        writes = [write for drive in drives for write in drive.plan(last_epoch, groups)]
+        # everything is valid: apply
+        self._drives = drives
+        self.last_epoch, self._updates, self._step_count = last_epoch, updates, step_count
+        self.base_lrs = list(drives[0].bases)
+        for group, base in zip(groups, self.base_lrs, strict=True):
+            group["initial_lr"] = base
+        self._write(writes)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ScheduledLR:
+        """An independent scheduler on the copied optimizer, with its own update counter."""
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            if key not in ("_hook", "_finalizer"):
+                new.__dict__[key] = copy.deepcopy(value, memo)
+        if new.optimizer is self.optimizer and not self._detached:
+            raise ValueError("copy.deepcopy: the copy would drive the same optimizer as this "
+                             "scheduler; copy the optimizer with it (or detach() this one)")
+        hooks = new.optimizer._optimizer_step_post_hooks
+        for key in [k for k, hook in hooks.items()
+                    if getattr(hook, "counts_updates_for", lambda: None)() is self]:
+            del hooks[key]
+        new._hook = new._finalizer = None
+        if not new._detached:
+            if new.count == "updates":
+                new._hook = _count_updates(new, new.optimizer)
+                new._finalizer = weakref.finalize(new, new._hook.remove)
+            _DRIVERS[new.optimizer] = weakref.ref(new)
+        return new
+
+    def __repr__(self) -> str:
+        return f"ScheduledLR({self.schedules}, t={getattr(self, 'last_epoch', None)})"
 
 
-def attach(optimizer: Optimizer, schedule: Schedule, momentum: Schedule | None = None, *,
-           count: str = "updates") -> ScheduledLR:
-    """Drive ``optimizer``'s lrs (and momentum) with ``schedule``: a torch ``LRScheduler``.
+def attach(optimizer: Optimizer, schedule: Schedule | Mapping[str, Any],
+           momentum: Schedule | None = None, *, count: str = "updates",
+           replace: bool = False) -> ScheduledLR:
+    """Drive ``optimizer``'s lrs (and any other numeric param-group value) with schedules.
 
     Update ``t`` (t = 0, 1, 2, ...) runs with ``lr = base_lr * schedule(t)`` per param group, the
-    base lr being each group's own lr at attach time (never ``optimizer.defaults``). ``momentum``
-    is an absolute momentum / beta1 schedule (e.g. ``one_cycle(...).momentum()``). See
-    :class:`ScheduledLR` for ``count`` and resuming.
+    base lr being each group's own lr at attach time (never ``optimizer.defaults``, never a stale
+    ``initial_lr``). ``momentum`` is an absolute momentum / beta1 schedule (e.g.
+    ``one_cycle(...).momentum()``). ``schedule`` may instead be a dict from param-group keys to
+    schedules: ``{"lr": s1, "weight_decay": s2, "betas": (s3, None), "trust_coefficient": s4}``.
+    For every key but ``momentum`` and ``betas``, ``group[key] = value_at_attach * s(t)`` (a
+    multiplier of the group's own value, so per-group values keep their ratios); ``momentum``
+    and ``betas`` schedules give the value itself, ``group[key] = s(t)``. A tuple-valued key takes
+    a tuple with a schedule or None (left alone) per component. Values are range-checked per key
+    (lr, weight_decay, eps >= 0; momentum in [0, 1]; betas in [0, 1); any key finite) before
+    anything is written; finite schedules are checked whole when attached. Tensor values are
+    written in place (``fill_``), so a compiled optimizer step does not recompile.
+
+    One scheduler drives an optimizer at a time: attaching a second raises, unless
+    ``replace=True`` (the first is detached). See :class:`ScheduledLR` for ``count``,
+    :meth:`ScheduledLR.report` for :class:`plateau` parts, :meth:`ScheduledLR.extend` to grow a
+    run, and resuming.
 
     Example::
 
         sched = attach(optimizer, warmup(cosine(total_steps=9500), steps=500))
         for x, y in loader:
             loss_fn(model(x), y).backward(); optimizer.step(); optimizer.zero_grad(); sched.step()
+        sched = attach(adamw, {"lr": cosine(1000), "weight_decay": linear(1.0, 0.1, 1000),
+                               "betas": (None, constant(0.95))}, replace=True)
     """
-    return ScheduledLR(optimizer, schedule, momentum, count=count)
+    return ScheduledLR(optimizer, schedule, momentum, count=count, replace=replace)

@@ -694,20 +694,94 @@ def test_scheduledlr_is_a_torch_lrscheduler_in_normal_use():
     (lambda: join([cosine(10), cosine(10), cosine(10)], [10, 10]), "boundaries"),
     (lambda: join([cosine(10), cosine(10), cosine(10)], [10, 5]), "boundaries"),
     (lambda: join([cosine(10), cosine(10)], [5, 10]), "boundaries"),
-    (lambda: join([cosine(10), lambda t: 1.0], [5]), "parts"),
-    (lambda: warmup(lambda t: 1.0, 5), "schedule"),
     (lambda: per_epoch(cosine(10), 0), "steps_per_epoch"),
     (lambda: cosine(10)(-1), "t"),
     (lambda: cosine(10).values(-1), "n"),
     (lambda: Schedule.from_dict({"schedule": "nope", "args": {}}), "data"),
     (lambda: attach(_sgd(), cosine(10), count="sometimes"), "count"),
-    (lambda: attach(_sgd(), lambda t: 1.0), "schedule"),
     (lambda: attach(torch.optim.Adagrad([torch.nn.Parameter(torch.zeros(1))]), cosine(10),
                     momentum=constant(0.9)), "momentum"),
 ])
 def test_bad_input_names_the_argument(build, name):
     with pytest.raises(ValueError, match=name):
         build()
+
+
+# A value of the wrong type is a TypeError naming the argument, never coerced (issue 15, item 14:
+# constant(True) was 1.0, constant("0.5") was 0.5, three_phase="False" was True).
+@pytest.mark.parametrize("build, name", [
+    (lambda: join([cosine(10), lambda t: 1.0], [5]), "parts"),
+    (lambda: warmup(lambda t: 1.0, 5), "schedule"),
+    (lambda: attach(_sgd(), lambda t: 1.0), "schedule"),
+    (lambda: constant(True), "value"),
+    (lambda: constant("0.5"), "value"),
+    (lambda: constant(None), "value"),
+    (lambda: constant(np.bool_(True)), "value"),
+    (lambda: one_cycle(100, three_phase="False"), "three_phase"),
+    (lambda: one_cycle(100, three_phase=0), "three_phase"),
+    (lambda: cosine("10"), "total_steps"),
+    (lambda: cosine(True), "total_steps"),
+    (lambda: cosine(10, final="0"), "final"),
+    (lambda: cosine(10, after=None), "after"),
+    (lambda: linear("0", 1.0, 5), "start"),
+    (lambda: step(False), "step_size"),
+    (lambda: step(10, gamma=True), "gamma"),
+    (lambda: multistep("30"), "milestones"),
+    (lambda: multistep([True, 5]), "milestones"),
+    (lambda: exponential("0.9"), "gamma"),
+    (lambda: warm_restarts(10, period_mult="2"), "period_mult"),
+    (lambda: cyclic(0.1, 1.0, 4, mode=1), "mode"),
+    (lambda: cyclic(0.1, 1.0, 4, half_cycle_down=True), "half_cycle_down"),
+    (lambda: wsd(100, True, 10), "warmup_steps"),
+    (lambda: warmup(cosine(10), 5, start="0"), "start"),
+    (lambda: per_epoch(cosine(10), True), "steps_per_epoch"),
+    (lambda: join(None, [5]), "parts"),
+    (lambda: join([cosine(10), cosine(10)], None), "boundaries"),
+    (lambda: join([cosine(10), cosine(10)], 5), "boundaries"),
+    (lambda: epochs("3", 10), "epochs"),
+    (lambda: cosine(10)("3"), "t"),
+    (lambda: cosine(10)(True), "t"),
+    (lambda: Schedule.from_dict(None), "data"),
+    (lambda: Schedule.from_dict("cosine"), "data"),
+    (lambda: attach("sgd", cosine(10)), "optimizer"),
+    (lambda: attach(_sgd(), cosine(10), count=1), "count"),
+    (lambda: attach(_sgd(), cosine(10), replace="yes"), "replace"),
+])
+def test_wrong_types_are_type_errors_naming_the_argument(build, name):
+    with pytest.raises(TypeError, match=name):
+        build()
+
+
+@pytest.mark.parametrize("data, match", [
+    ({"schedule": "cosine"}, r"data\['args'\]"),
+    ({"schedule": "cosine", "args": None}, r"data\['args'\]"),
+    ({"schedule": "cosine", "args": {"total_steps": 10, "warm": 1}}, r"data\['args'\].*warm"),
+    ({"schedule": "cosine", "args": {"total_steps": -1}}, "total_steps"),
+    ({"schedule": "Schedule", "args": {}}, "unknown schedule"),
+])
+def test_from_dict_of_bad_data_names_what_is_wrong(data, match):
+    with pytest.raises(ValueError, match=match):
+        Schedule.from_dict(data)
+
+
+def test_a_huge_t_is_refused_or_correct_not_blamed_on_after():
+    # issue 15, item 15: t + 1 overflowed int64 and the NaN was blamed on after='raise'
+    assert inverse_sqrt(4)(2**63 - 1) == pytest.approx(math.sqrt(4 / 2**63), rel=1e-12)
+    assert inverse_sqrt(4).values(3).tolist() == [0.25, 0.5, 0.75]
+    for s in (cosine(10), wsd(100, 10, 10), warmup(join([constant(1.0), inverse_sqrt(3)], [5]), 3),
+              one_cycle(100), cyclic(0.1, 1.0, 4), warm_restarts(10, 2.0), multistep([1, 4])):
+        assert math.isfinite(s(2**63 - 1))
+    with pytest.raises(ValueError, match="t must be an integer >= 0 and <= 9223372036854775807"):
+        cosine(10)(2**63)
+
+
+def test_an_overflowing_schedule_names_itself_and_the_step():
+    # issue 15, item 9: exponential(2.0) reached inf and an lr of inf was written
+    with pytest.raises(ValueError, match=r"exponential\(gamma=2.0\) is inf at t=1024"):
+        exponential(2.0).values(2000)
+    with pytest.raises(ValueError, match="is inf at t=1024"):
+        exponential(2.0)(1024)
+    assert exponential(2.0)(1023) == 2.0**1023
 
 
 # --- plot ------------------------------------------------------------------------------------
