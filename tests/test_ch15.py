@@ -1,59 +1,99 @@
-"""Chapter 15's claims, read from the executed chapter."""
+"""Chapter 15's claims (combining techniques), read from the executed chapter.
+
+The talk's WarmupCosineSchedule (slide 15) is run as given, with stand-ins; these tests
+assert what its code really does. Checked under SEED in {0, 1, 2} x OMP_NUM_THREADS in
+{1, 2} (papermill, quick profile); the margins are in
+benchmarks/results/claims_margins/15_combining.json.
+"""
 
 import numpy as np
-import pytest
+from margins import above, below, close, holds
 
 CH = "15_combining"
 
 
-def test_slide_schedule_crashes_when_the_warmup_ends(c):
-    assert c["crash_step"] == 5
-    assert "must be Tensor, not float" in c["crash_message"]
+def test_slide_stops_at_the_end_of_its_warmup_on_math_then_on_torch_cos(c):
+    holds(c["slide_base"] == "_LRScheduler", "the slide subclasses _LRScheduler")
+    holds(c["cosine_used_text"] == "does not", "CosineAnnealingLR imported, not used")
+    holds(c["crash_step"] == 1000, "the first error comes when last_epoch reaches warmup_steps")
+    holds(c["slide_error"] == "NameError: name 'math' is not defined", "first error: NameError")
+    holds(c["second_error"].startswith("TypeError: cos()")
+          and "must be Tensor, not float" in c["second_error"], "second error: torch.cos")
 
 
-def test_fixed_slide_schedule_equals_lrnotes_classic_warmup(c):
-    assert c["fixed_vs_lrnotes"] < 1e-12
-    assert c["first_lr_slide"] == 0.0
-    assert c["first_lr_default"] == pytest.approx(c["lr"] / 6)
+def test_repaired_slide_wastes_its_first_update_and_climbs_back(c):
+    close(c["slide_first_lr"], 0.0, "first lr of the slide's ramp", abs=0.0)
+    close(c["lrnotes_first_lr"], 0.001 / 1001, "lrnotes' first lr (t + 1) / (W + 1)")
+    below(c["slide_lr_at_total"], 1e-12, "slide's lr at t_total")
+    close(c["slide_lr_back"], c["slide_base_lr"], "slide back at the base lr at 2T - W")
+    close(c["lrnotes_lr_back"], 0.0, "lrnotes holds its final value", abs=0.0)
+    below(c["slide_vs_lrnotes_warmup_after"], 1e-15, "slide vs lrnotes after the warmup")
+
+
+def test_repaired_slide_equals_lrnotes_classic_warmup_up_to_t_total(c):
+    below(c["fixed_vs_lrnotes"], 1e-12, "slide (math.cos) vs S.warmup(start=0)")
+    close(c["first_lr_slide"], 0.0, "first lr, slide", abs=0.0)
+    close(c["first_lr_default"], c["lr"] / 6, "first lr, lrnotes default ramp")
+    close(c["fixed_after_total"], c["lr"], "slide back at the peak at 2T - W")
+    close(c["classic_after_total"], 0.0, "lrnotes holds 0 past T", abs=0.0)
 
 
 def test_fit_runs_every_group_at_the_scheduled_lr(c):
-    assert c["lr_error"] < 1e-12
+    below(c["lr_error"], 1e-12, "fit's lr vs LR * schedule")
 
 
 def test_no_decay_group_holds_only_the_biases(c):
-    assert c["group_names"] == ["default", "default (no decay)"]
-    assert c["group_decay"] == [c["weight_decay"], 0.0]
-    assert c["no_decay_shapes"] == [[128], [10]]
+    holds(c["group_names"] == ["default", "default (no decay)"], "group names")
+    holds(c["group_decay"] == [c["weight_decay"], 0.0], "group decay")
+    holds(c["no_decay_shapes"] == [[128], [10]], "no-decay group = the two biases")
 
 
 def test_clipping_was_active_on_some_updates(c):
-    assert 0.0 < c["clipped_fraction"] < 1.0
-    assert c["final_val_acc"] > 0.9
+    above(c["clipped_fraction"], 0.0, "fraction of updates clipped")
+    below(c["clipped_fraction"], 1.0, "fraction of updates clipped < 1")
+    above(c["final_val_acc"], 0.9, "final validation accuracy of the recipe")
 
 
 def test_constant_rate_ends_with_a_higher_training_loss_in_every_seed(c):
     full, constant = c["ablation"]["full recipe"], c["ablation"]["no cosine (constant)"]
     ratios = [v / f for v, f in zip(constant["train_loss"], full["train_loss"], strict=True)]
-    assert min(ratios) == pytest.approx(c["constant_train_ratio"])
-    assert c["constant_train_ratio"] > 1.5
+    close(min(ratios), c["constant_train_ratio"], "glued ratio")
+    above(c["constant_train_ratio"], 1.5, "constant / full training loss, every seed")
     spread = np.std(full["val_loss"])
-    assert abs(np.mean(constant["val_loss"]) - np.mean(full["val_loss"])) < spread
+    below(abs(np.mean(constant["val_loss"]) - np.mean(full["val_loss"])), spread,
+          "|constant - full| mean val loss vs full's sd")
 
 
 def test_adam_with_l2_is_worse_than_adamw_in_every_seed(c):
     full, adam = c["ablation"]["full recipe"], c["ablation"]["Adam (L2) instead of AdamW"]
-    assert all(a > 5 * f for a, f in zip(adam["train_loss"], full["train_loss"], strict=True))
-    assert all(a > 1.5 * f for a, f in zip(adam["val_loss"], full["val_loss"], strict=True))
-    assert c["adam_train_ratio"] > 5 and c["adam_val_ratio"] > 1.5
+    for s, (a, f) in enumerate(zip(adam["train_loss"], full["train_loss"], strict=True)):
+        above(a, 5 * f, f"Adam L2 train loss / 5x AdamW's, seed {s}")
+    for s, (a, f) in enumerate(zip(adam["val_loss"], full["val_loss"], strict=True)):
+        above(a, 1.5 * f, f"Adam L2 val loss / 1.5x AdamW's, seed {s}")
+    train_ratios = [a / f for a, f in zip(adam["train_loss"], full["train_loss"], strict=True)]
+    close(c["adam_train_ratio"], min(train_ratios), "glued train ratio")
 
 
-def test_pieces_called_within_noise_are_within_the_spread(c):
+def test_other_pieces_do_not_stand_out_of_the_spread(c):
     ablation = c["ablation"]
     full_val = ablation["full recipe"]["val_loss"]
-    assert c["full_val_spread"] == pytest.approx(np.std(full_val))
-    assert c["within_noise_text"] == ", ".join(c["within_noise"])
+    holds(len(full_val) == c["seeds"] >= 3, "three seeds or more")
+    close(c["full_val_spread"], np.std(full_val), "glued spread")
     for name in ("no warmup", "no clipping", "decay on all params"):
-        diff = abs(np.mean(ablation[name]["val_loss"]) - np.mean(full_val))
-        assert (name in c["within_noise"]) == (diff < c["full_val_spread"])
-    assert len(ablation["full recipe"]["val_loss"]) >= 3
+        shift = (np.mean(ablation[name]["val_loss"]) - np.mean(full_val)) / c["full_val_spread"]
+        close(c["other_shift"][name], shift, f"glued shift, {name}")
+        holds((name in c["within_noise"]) == (abs(shift) < 1), f"within list, {name}")
+    below(c["other_worse_max"], 1.0, "largest rise of the mean val loss, in sd")
+
+
+def test_solutions(c):
+    l2 = {float(k): np.mean(v) for k, v in c["l2_sweep"].items()}
+    holds(c["best_l2"] == min(l2, key=l2.get), "best L2 coefficient")
+    below(c["best_l2"], c["weight_decay"] / 5, "best L2 coefficient well below AdamW's")
+    below(l2[min(l2, key=l2.get)], l2[0.05] / 1.5, "best L2 val loss vs L2 0.05's")
+    deep = c["deep"]
+    spread = np.std(deep["full recipe"])
+    holds(len(c["deep_up"]) == sum(np.mean(deep[n]) - np.mean(deep["full recipe"]) > spread
+                                   for n in ("no warmup", "no clipping")), "glued list")
+    above(np.mean(deep["no warmup"]) - np.mean(deep["full recipe"]), 2 * spread,
+          "deep: no-warmup rise vs 2x full's sd")
