@@ -1,47 +1,72 @@
-"""Chapter 3's claims, read from the executed chapter."""
+"""Chapter 3's claims, read from the executed chapter.
 
-import pytest
+Checked with ``scripts/claims_margins.py`` under SEED in {0, 1, 2} x OMP_NUM_THREADS in
+{1, 2} (see ``benchmarks/results/claims_margins/03_cosine_annealing.json``). The step
+against cosine comparison is asserted only as the chapter states it: averages over the
+seeds, and a validation difference smaller than the spread of the seeds."""
+
+import math
+import statistics
+
+from margins import above, below, close, holds
 
 CH = "03_cosine_annealing"
 
 
-def test_the_slides_cosine_cannot_run(c):
-    assert c["slide_errors"] == ["NameError", "TypeError"]
+def test_the_slide_runs_and_plots_the_next_epochs_rate(c):
+    holds(c["slide_points"] == 100, "the slide records 100 rates")
+    close(c["slide_vs_next"], 0.0, "slide's lrs[e] vs cosine at t = e + 1", abs=1e-12)
+    above(c["slide_vs_same"], 1e-4, "slide's lrs[e] vs cosine at t = e: off by one")
+    close(c["slide_first"], 0.05 * (1 + math.cos(math.pi / 100)), "slide's first point")
+    close(c["slide_last"], 0.0, "slide's last point is eta_min", abs=1e-15)
 
 
 def test_lrnotes_cosine_equals_torch_and_the_formula_up_to_the_end(c):
-    assert c["t_long"] >= 100
-    assert c["cosine_vs_torch"] < 1e-12
-    assert c["cosine_vs_scratch"] < 1e-12
+    holds(c["t_long"] >= 100, "compared on at least 100 updates")
+    close(c["cosine_vs_torch"], 0.0, "lrnotes vs torch cosine", abs=1e-12)
+    close(c["cosine_vs_scratch"], 0.0, "lrnotes vs from-scratch cosine", abs=1e-12)
 
 
 def test_past_the_end_torch_climbs_back_and_lrnotes_holds_the_floor(c):
     torch_tail, ours_tail = c["past_end_torch"], c["past_end_lrnotes"]
     floor = ours_tail[0]
-    assert torch_tail[0] == pytest.approx(floor, rel=1e-12)
-    assert ours_tail == pytest.approx([floor] * len(ours_tail), rel=1e-12)
-    assert torch_tail[1] > floor and torch_tail[2] > torch_tail[1]
+    close(torch_tail[0], floor, "torch at T equals the floor", rel=1e-12)
+    for value in ours_tail:
+        close(value, floor, "lrnotes holds the floor past T", rel=1e-12)
+    above(torch_tail[1], floor, "torch climbs after T")
+    above(torch_tail[2], torch_tail[1], "torch keeps climbing")
 
 
 def test_warm_restarts_equal_torch_and_restart_where_sgdr_says(c):
-    assert c["restarts_vs_torch"] < 1e-12
-    assert c["restart_updates"] == [20, 20 + 40, 20 + 40 + 80]
+    close(c["restarts_vs_torch"], 0.0, "lrnotes vs torch warm restarts", abs=1e-12)
+    holds(c["restart_updates"] == [20, 20 + 40, 20 + 40 + 80], "restarts at 20, 60, 140")
 
 
 def test_same_budget_for_both_schedules(c):
-    assert c["updates_step"] == c["updates_cosine"]
-    assert c["lr_area_cosine"] == pytest.approx(c["lr_area_step"], rel=0.1)
+    holds(c["updates_step"] == c["updates_cosine"], "same number of updates")
+    close(c["lr_area_cosine"], c["lr_area_step"], "sum of rates, cosine vs step", rel=0.1)
 
 
-def test_step_decay_ends_lower_in_training_loss_and_equal_in_validation(c):
-    assert c["step_final_train"] < c["cosine_final_train"] < 1.5 * c["step_final_train"]
-    assert c["train_ratio"] == pytest.approx(c["step_final_train"] / c["cosine_final_train"])
-    assert abs(c["step_final_val"] - c["cosine_final_val"]) < 0.05 * c["step_final_val"]
-    assert abs(c["step_final_acc"] - c["cosine_final_acc"]) < 0.02
-    assert min(c["step_final_acc"], c["cosine_final_acc"]) > 0.93
+def test_step_decay_ends_lower_in_training_loss_on_average(c):
+    holds(len(c["step_train_seeds"]) == c["seeds"] >= 3, "one run per seed, at least three")
+    close(c["step_final_train"], statistics.fmean(c["step_train_seeds"]), "glued mean")
+    below(c["step_final_train"], c["cosine_final_train"], "mean train loss: step / cosine")
 
 
-def test_curves_are_close_in_the_first_half(c):
-    half = c["half_epoch"]
-    assert c["step_train_half"] == pytest.approx(c["step_train_curve"][half - 1])
-    assert c["cosine_train_half"] == pytest.approx(c["step_train_half"], rel=0.25)
+def test_on_validation_the_schedules_differ_less_than_the_seeds_spread(c):
+    differences = [s - k for s, k in zip(c["step_val_seeds"], c["cosine_val_seeds"], strict=True)]
+    close(c["val_difference_mean"], statistics.fmean(differences), "glued mean difference")
+    below(abs(c["val_difference_mean"]), c["val_spread"],
+          "|mean paired val difference| / std of final val loss over seeds")
+    for step, cosine in zip(c["step_acc_seeds"], c["cosine_acc_seeds"], strict=True):
+        above(min(step, cosine), 0.93, "final validation accuracy of both, per seed")
+
+
+def test_exercise_1_the_floor_moves_the_training_loss_more(c):
+    above(abs(math.log(c["ex1_train_change"])), abs(math.log(c["ex1_val_change"])),
+          "|log train change| / |log val change| with FINAL = 0.1")
+
+
+def test_exercise_2_restarts_end_higher_in_training_loss(c):
+    holds(c["ex2_offset"] <= 7, "three cycles fill the run to within 7 updates")
+    above(c["ex2_train"], c["cosine_final_train"], "mean train loss: restarts / cosine")
