@@ -47,6 +47,8 @@ def test_chapter_opens_with_colab_setup_and_parameters(path):
     colab, setup, params = code[:3]
     assert "google.colab" in colab.source, "first code cell must be the Colab install cell"
     assert f"git+{REPO_URL}" in colab.source, "the Colab cell must install from _config.yml's url"
+    assert f'"lrnotes[notebooks] @ git+{REPO_URL}"' in colab.source, (
+        "the Colab cell installs the notebooks extra (what the chapters import)")
     assert "-U" not in colab.source.split() and "--upgrade" not in colab.source
     assert not re.search(r"\b(torch|numpy)\s*[=<>~]=", colab.source), "no torch/numpy pins"
     assert re.search(r"lrnotes\.setup\(seed=\d+", setup.source), "second code cell: lrnotes.setup"
@@ -61,7 +63,10 @@ def test_no_committed_outputs(path):
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        if "# NBVAL_CHECK_OUTPUT" in cell.source:  # a small printed table that nbval compares
+        assert "NBVAL" not in cell.source, (
+            f"{path.name}: readers see nbval's comment markers; tag the cell instead "
+            "(metadata tag 'nbval-check-output')")
+        if "nbval-check-output" in cell.metadata.get("tags", []):  # a small table nbval compares
             assert all(o.output_type == "stream" for o in cell.outputs)
             assert sum(len(o.text) for o in cell.outputs) < 5_000
         else:
@@ -87,7 +92,7 @@ def _requirement_names(reqs: list[str]) -> dict[str, str]:
 def test_environment_yml_agrees_with_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     declared = list(project["dependencies"])
-    for extra in ("data", "book", "test", "bench"):
+    for extra in ("data", "notebooks", "book", "test", "bench"):
         declared += project["optional-dependencies"][extra]
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
@@ -102,3 +107,40 @@ def test_environment_yml_agrees_with_pyproject():
 def test_no_exact_pins_of_torch_or_numpy():
     text = (ROOT / "pyproject.toml").read_text() + (ROOT / "environment.yml").read_text()
     assert not re.search(r"\b(torch|numpy|torchvision)\s*==", text)
+
+
+def test_notebooks_extra_brings_what_the_chapters_import():
+    import sys
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    provided = set(_requirement_names(project["dependencies"]))
+    provided |= set(_requirement_names(project["optional-dependencies"]["notebooks"]))
+    import_names = {"sklearn": "scikit-learn", "PIL": "pillow"}
+    imported = set()
+    for path in chapters():
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                imported |= set(re.findall(r"^\s*(?:from|import)\s+(\w+)", cell.source, re.M))
+    third_party = {import_names.get(m, m) for m in imported
+                   if m not in sys.stdlib_module_names and m not in ("lrnotes", "IPython")}
+    # what lrnotes imports lazily for the chapters: digits, CIFAR-10, History tables, TensorBoard
+    third_party |= {"scikit-learn", "torchvision", "pandas", "tensorboard"}
+    provided.add("pillow")  # a dependency of matplotlib and of torchvision
+    assert third_party <= provided, f"not in lrnotes[notebooks]: {third_party - provided}"
+
+
+def test_slow_tests_carry_their_markers():
+    """`-m "not book and not notebooks"` keeps the unit tests and drops every slow one."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+            "tests/test_ch01.py", "tests/test_book.py", "tests/test_schedules.py"]
+    fast = subprocess.run([*args, "-m", "not book and not notebooks"], cwd=ROOT,
+                          capture_output=True, text=True).stdout
+    slow = subprocess.run([*args, "-m", "book"], cwd=ROOT, capture_output=True, text=True).stdout
+    assert "test_schedules.py::" in fast
+    assert "test_book.py::test_claims_read_a_build_only_if_it_ran_on_the_code_as_it_is" in fast
+    assert "test_ch01.py::" not in fast and "test_book_builds_with_every" not in fast
+    assert "test_ch01.py::" in slow and "test_book_builds_with_every" in slow

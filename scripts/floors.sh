@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The oldest versions lrnotes declares are versions we test: build a venv with every declared
+# floor and run the unit tests there.
+#
+#   bash scripts/floors.sh                 # venv in .venv-floors, then the unit tests
+#   PYTHON=python3.11 bash scripts/floors.sh -x -k schedules    # extra arguments go to pytest
+#
+# The floors are read from pyproject.toml: each `name>=X` of the core dependencies and of the
+# `data` and `notebooks` extras is installed as `name==X` (so `torch>=2.3` tests torch 2.3.0,
+# with torchvision 0.18.0, numpy 1.24.0, ...). The test tools (pytest, hypothesis, ...) are
+# the newest. The Python is $PYTHON (default python3); the script says so when it is not the
+# declared requires-python floor. The torch wheel comes from the package index (about 3 GB
+# with its CUDA libraries; a few minutes). Not run by .ci/run (see the README).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+VENV=${FLOORS_VENV:-.venv-floors}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} TQDM_DISABLE=1
+unset MPLBACKEND
+
+# `name==floor` for each requirement of the core and the data/notebooks extras, one a line;
+# then the requires-python floor and the test extra's requirements, as they are declared.
+read_floors() {
+  "$PYTHON" - "$1" <<'EOF'
+import re, sys
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+what = sys.argv[1]
+if what == "python":
+    print(project["requires-python"].removeprefix(">="))
+elif what == "test":
+    print("\n".join(project["optional-dependencies"]["test"]))
+else:
+    reqs = list(project["dependencies"])
+    for extra in ("data", "notebooks"):
+        reqs += project["optional-dependencies"][extra]
+    pins = {}
+    for req in reqs:
+        m = re.fullmatch(r"([A-Za-z0-9_.\-]+)\s*>=\s*([0-9][0-9A-Za-z.]*)", req.split(",")[0].strip())
+        if not m:
+            sys.exit(f"pyproject.toml: {req!r} has no floor (name>=version)")
+        pins[m.group(1).lower()] = f"{m.group(1)}=={m.group(2)}"
+    print("\n".join(pins.values()))
+EOF
+}
+
+python_floor=$(read_floors python)
+python_here=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+if [ "$python_here" != "$python_floor" ]; then
+  echo "NOTE: testing the floors on Python $python_here; the declared floor is $python_floor" \
+       "(set PYTHON to a Python $python_floor to test it)"
+fi
+
+mapfile -t floors < <(read_floors floors)
+mapfile -t test_tools < <(read_floors test)
+echo "floors: Python $python_here ${floors[*]}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install -q --upgrade pip
+# The floors first, alone, so that the resolver cannot lift one of them; then lrnotes itself
+# without dependencies, and the newest test tools that accept them.
+"$VENV/bin/python" -m pip install -q "${floors[@]}"
+"$VENV/bin/python" -m pip install -q --no-deps -e .
+"$VENV/bin/python" -m pip install -q "${test_tools[@]}" "${floors[@]}"
+"$VENV/bin/python" -m pip check || true
+"$VENV/bin/python" - <<'EOF'
+import importlib.metadata as md
+names = ["torch", "torchvision", "numpy", "matplotlib", "tqdm", "scikit-learn", "pandas",
+         "tensorboard", "ipywidgets", "pytest", "hypothesis"]
+print("installed:", ", ".join(f"{n} {md.version(n)}" for n in names))
+EOF
+
+# The unit tests: everything but the book build, the chapters and the benchmarks' peers.
+"$VENV/bin/python" -m pytest tests -m "not book and not notebooks" \
+  --ignore=tests/test_benchmarks.py -p no:cacheprovider -q "$@"
