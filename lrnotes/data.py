@@ -16,6 +16,7 @@ torchvision and scikit-learn are imported inside the functions that need them.
 from __future__ import annotations
 
 import hashlib
+import numbers
 import os
 import re
 import shutil
@@ -32,6 +33,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+
+from lrnotes.env import optional_import
+from lrnotes.progress import progress_bar
 
 Example = tuple[str, int]
 """One labelled text: ``(text, label)``."""
@@ -53,6 +57,36 @@ _CIFAR_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", 
                 "test_batch", "batches.meta")
 _IMDB_SPLITS = ("train/pos", "train/neg", "test/pos", "test/neg")
 _SMALL_DATASET = 10_000  # below this many examples, worker processes cost more than they save
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_seed(seed: Any) -> None:
+    if not _is_int(seed):
+        raise TypeError(f"seed must be an integer in [0, 2**63 - 1], got {seed!r}")
+    if not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be in [0, 2**63 - 1], got {seed!r}")
+
+
+def _check_fraction(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number in (0, 1), got {value!r}")
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name} must be in (0, 1), got {value!r}")
+
+
+def _read_text(path: Path) -> str:
+    """A UTF-8 text file; an empty or undecodable file is a ValueError naming it."""
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise ValueError(f"{path} is empty: delete it (and its folder) to download it again")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}): "
+                         "a damaged or foreign file; delete it to download it again") from None
 
 
 # --- data directory and downloads --------------------------------------------
@@ -97,16 +131,14 @@ class DataNotFoundError(FileNotFoundError):
 
 def _download(url: str, dest: Path, *, md5: str | None = None) -> Path:
     """Download ``url`` to ``dest`` with a progress bar; ``dest`` appears only when complete."""
-    from tqdm.auto import tqdm
-
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
         digest = hashlib.md5(usedforsecurity=False)
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                      desc=dest.name) as bar:
+            with progress_bar(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                              desc=dest.name) as bar:
                 while chunk := response.read(1 << 20):
                     out.write(chunk)
                     digest.update(chunk)
@@ -208,14 +240,27 @@ def make_loader(dataset: Dataset, *, batch_size: int, shuffle: bool, seed: int =
         >>> [y.tolist() for _, y in make_loader(ds, batch_size=4, shuffle=True, seed=0)]
         [[3, 7, 5, 2], [0, 8, 1, 6], [9, 4]]
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if not _is_int(batch_size) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    if num_workers is not None and num_workers < 0:
-        raise ValueError(f"num_workers must be >= 0 or None, got {num_workers!r}")
+    if num_workers is not None and (not _is_int(num_workers) or num_workers < 0):
+        raise ValueError(f"num_workers must be an integer >= 0 or None, got {num_workers!r}")
+    if not isinstance(shuffle, bool):
+        raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
+    if not isinstance(drop_last, bool):
+        raise TypeError(f"drop_last must be True or False, got {drop_last!r}")
+    _check_seed(seed)
+    if collate_fn is not None and not callable(collate_fn):
+        raise TypeError(f"collate_fn must be callable or None, got {collate_fn!r}")
+    if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+        raise TypeError(f"dataset must be a map-style dataset (with __len__ and __getitem__), "
+                        f"got {type(dataset).__name__}")
+    try:
+        dev = torch.device(device) if device is not None else torch.device("cpu")
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device must name a torch device, got {device!r}: {err}") from None
     size = len(dataset)  # type: ignore[arg-type]
     if size == 0:
         raise ValueError("dataset is empty (length 0); a loader needs at least one example")
-    dev = torch.device(device) if device is not None else torch.device("cpu")
     if num_workers is None:
         small = size < _SMALL_DATASET or isinstance(dataset, TensorDataset)
         num_workers = 0 if dev.type == "cpu" or small else min(4, os.cpu_count() or 1)
@@ -238,17 +283,24 @@ def make_loader(dataset: Dataset, *, batch_size: int, shuffle: bool, seed: int =
 
 def _stratified_split(labels: Sequence[int], val_fraction: float,
                       seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted train and validation indices; each class gives ``round(val_fraction * n)``."""
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    """Sorted train and validation indices; each class gives ``round(val_fraction * n)``.
+
+    A split that leaves either side empty is a ValueError naming ``val_fraction``."""
+    _check_fraction("val_fraction", val_fraction)
+    _check_seed(seed)
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels)
     val = []
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         val.append(rng.permutation(members)[: round(val_fraction * len(members))])
-    val_idx = np.sort(np.concatenate(val))
+    val_idx = np.sort(np.concatenate(val)) if val else np.zeros(0, dtype=np.int64)
     train_idx = np.setdiff1d(np.arange(len(labels)), val_idx)
+    if len(val_idx) == 0 or len(train_idx) == 0:
+        raise ValueError(
+            f"val_fraction={val_fraction!r} of {len(labels)} examples leaves the "
+            f"{'validation' if len(val_idx) == 0 else 'training'} split empty: "
+            f"each class keeps round(val_fraction * n) examples for validation")
     return train_idx, val_idx
 
 
@@ -281,12 +333,24 @@ def digits(*, batch_size: int = 64, val_fraction: float = 0.2, seed: int = 0,
         >>> X, y = next(iter(train_loader)); X.shape, y.dtype
         (torch.Size([64, 64]), torch.int64)
     """
-    from sklearn.datasets import load_digits
-
     if classes is not None:
+        if isinstance(classes, (str, bytes)) or not isinstance(classes, Iterable):
+            raise TypeError(f"classes must be a sequence of digits 0..9 or None, got {classes!r}")
+        classes = list(classes)
+        if not all(_is_int(c) for c in classes):
+            raise TypeError(f"classes must be integers (digits 0..9), got {classes!r}")
         classes = [int(c) for c in classes]
         if not classes or len(set(classes)) != len(classes) or not set(classes) <= set(range(10)):
             raise ValueError(f"classes must be distinct digits in 0..9, got {classes!r}")
+    for name, flag in (("relabel", relabel), ("image", image), ("normalize", normalize),
+                       ("loaders", loaders)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
+    _check_fraction("val_fraction", val_fraction)
+    _check_seed(seed)
+    if loaders and (not _is_int(batch_size) or batch_size < 1):
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    load_digits = optional_import("sklearn.datasets", "lrnotes.data.digits()").load_digits
     bunch = load_digits()
     X = torch.tensor(bunch.data, dtype=torch.float32)
     y = torch.tensor(bunch.target, dtype=torch.long)
@@ -343,9 +407,11 @@ def cifar10(*, root: str | Path | None = None, batch_size: int = 128, subset: in
         >>> X, y = next(iter(train_loader)); X.shape
         torch.Size([128, 3, 32, 32])
     """
+    optional_import("torchvision", "lrnotes.data.cifar10()")
     from torchvision import transforms
     from torchvision.datasets import CIFAR10
 
+    _check_seed(seed)
     root = Path(root).expanduser() if root is not None else data_dir() / "cifar10"
     missing = [root / _CIFAR_DIR / f for f in _CIFAR_FILES if not (root / _CIFAR_DIR / f).exists()]
     if missing:
@@ -408,8 +474,11 @@ def _decode(raw: bytes) -> str:
 
 def _read_sentences(path: Path) -> list[Example]:
     """Records end with ``"\\n"`` only (a sentence may hold U+0085); ``sentence<TAB>label``."""
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise ValueError(f"{path} is empty: delete it to download it again")
     examples = []
-    for number, record in enumerate(_decode(path.read_bytes()).split("\n"), start=1):
+    for number, record in enumerate(_decode(raw).split("\n"), start=1):
         record = record.rstrip("\r")
         if not record.strip():
             continue
@@ -473,8 +542,8 @@ def sentences(*, sources: Sequence[str] = ("imdb", "yelp", "amazon"), val_fracti
     if isinstance(sources, str) or not sources or not set(sources) <= set(_SENTENCE_FILES):
         raise ValueError(f"sources must be a non-empty sequence drawn from "
                          f"{tuple(_SENTENCE_FILES)}, got {sources!r}")
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    _check_fraction("val_fraction", val_fraction)
+    _check_seed(seed)
     root = Path(root).expanduser() if root is not None else data_dir()
     paths = [root / _SENTENCES_DIR / _SENTENCE_FILES[s] for s in dict.fromkeys(sources)]
     missing = [p for p in paths if not p.exists()]
@@ -514,6 +583,7 @@ def imdb(*, root: str | Path | None = None, download: bool = True, max_reviews: 
     if max_reviews is not None and (isinstance(max_reviews, bool)
                                     or not isinstance(max_reviews, int) or max_reviews < 1):
         raise ValueError(f"max_reviews must be an integer >= 1 or None, got {max_reviews!r}")
+    _check_seed(seed)
     root = Path(root).expanduser() if root is not None else data_dir()
     folders = [root / "aclImdb" / split for split in _IMDB_SPLITS]
     missing = [f for f in folders if not f.is_dir()]
@@ -526,11 +596,18 @@ def imdb(*, root: str | Path | None = None, download: bool = True, max_reviews: 
     rng = np.random.default_rng(seed)
     splits = []
     for split in ("train", "test"):
-        files = [(path, label) for folder, label in (("neg", 0), ("pos", 1))
-                 for path in sorted((root / "aclImdb" / split / folder).glob("*.txt"))]
+        files = []
+        for folder, label in (("neg", 0), ("pos", 1)):
+            found = sorted((root / "aclImdb" / split / folder).glob("*.txt"))
+            if not found:
+                raise DataNotFoundError(
+                    "The IMDB reviews (aclImdb)", root / "aclImdb" / split / folder, root,
+                    IMDB_URL, "the folder holds no .txt reviews; delete the aclImdb folder to "
+                    "download it again")
+            files += [(path, label) for path in found]
         if max_reviews is not None and max_reviews < len(files):
             files = [files[i] for i in np.sort(rng.choice(len(files), max_reviews, replace=False))]
-        splits.append([(path.read_text(encoding="utf-8"), label) for path, label in files])
+        splits.append([(_read_text(path), label) for path, label in files])
     return splits[0], splits[1]
 
 
@@ -560,6 +637,8 @@ def tokenize(text: str) -> list[str]:
         >>> tokenize("Wow... Loved this place!<br />Don't (ever) go.")
         ['wow', '.', '.', '.', 'loved', 'this', 'place', '!', 'don', "'", 't', '(', 'ever', ')', 'go', '.']
     """  # noqa: E501
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
     text = text.lower()
     for pattern, replacement in _BASIC_ENGLISH:
         text = pattern.sub(replacement, text)
@@ -585,7 +664,11 @@ class Vocab:
     unk_index = 1
 
     def __init__(self, itos: Sequence[str]):
+        if isinstance(itos, str) or not isinstance(itos, Iterable):
+            raise TypeError(f"itos must be a list of tokens, got {type(itos).__name__}")
         itos = list(itos)
+        if not all(isinstance(token, str) for token in itos):
+            raise TypeError("itos must hold only str tokens")
         if itos[:2] != [self.PAD, self.UNK]:
             raise ValueError(f"itos must start with {[self.PAD, self.UNK]}, got {itos[:2]!r}")
         if len(set(itos)) != len(itos):
@@ -608,8 +691,19 @@ class Vocab:
                                      or max_size < 3):
             raise ValueError(f"max_size must be an integer >= 3 (two specials and one word) "
                              f"or None, got {max_size!r}")
+        if isinstance(token_lists, str) or not isinstance(token_lists, Iterable):
+            raise TypeError(f"token_lists must be an iterable of token lists, got "
+                            f"{type(token_lists).__name__}")
         counts: Counter[str] = Counter()
-        for tokens in token_lists:
+        for number, tokens in enumerate(token_lists):
+            if isinstance(tokens, str) or not isinstance(tokens, Iterable):
+                raise TypeError(
+                    f"token_lists[{number}] must be a list of tokens, got "
+                    f"{type(tokens).__name__} {str(tokens)[:40]!r} (tokenize texts first: "
+                    "Vocab.build(tokenize(text) for text in texts))")
+            tokens = list(tokens)
+            if not all(isinstance(token, str) for token in tokens):
+                raise TypeError(f"token_lists[{number}] must hold only str tokens")
             counts.update(tokens)
         for special in (cls.PAD, cls.UNK):
             counts.pop(special, None)
@@ -630,14 +724,37 @@ class Vocab:
 
     def encode(self, tokens: Iterable[str]) -> list[int]:
         """The indices of ``tokens``; a token not in the vocabulary gives ``unk_index`` (1)."""
+        if isinstance(tokens, str):
+            raise TypeError("tokens must be a list of tokens, not a str (tokenize it first)")
         return [self.stoi.get(token, self.unk_index) for token in tokens]
 
     def decode(self, indices: Iterable[int]) -> list[str]:
-        """The tokens at ``indices``."""
-        return [self.itos[i] for i in indices]
+        """The tokens at ``indices`` (each in ``[0, len(vocab) - 1]``; a negative index is a
+        ValueError, not a count from the end)."""
+        if isinstance(indices, torch.Tensor):
+            indices = indices.tolist()
+        tokens = []
+        for i in indices:
+            if not _is_int(i):
+                raise TypeError(f"indices must be integers, got {i!r}")
+            if not 0 <= i < len(self.itos):
+                raise ValueError(f"indices: {i} is out of range [0, {len(self.itos) - 1}]")
+            tokens.append(self.itos[i])
+        return tokens
 
     def __repr__(self) -> str:
         return f"Vocab(size={len(self)})"
+
+
+def _label(label: Any, index: int) -> int:
+    """An integer class label; 1.0 is 1, but 0.7 is a ValueError (not silently 0)."""
+    if isinstance(label, torch.Tensor) and label.numel() == 1:
+        label = label.item()
+    if isinstance(label, bool) or not isinstance(label, numbers.Real):
+        raise TypeError(f"examples[{index}]: the label must be an integer, got {label!r}")
+    if not _is_int(label) and not float(label).is_integer():
+        raise ValueError(f"examples[{index}]: the label must be an integer class, got {label!r}")
+    return int(label)
 
 
 class TextDataset(Dataset):
@@ -658,8 +775,14 @@ class TextDataset(Dataset):
         if max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, int)
                                     or max_len < 1):
             raise ValueError(f"max_len must be an integer >= 1 or None, got {max_len!r}")
+        if not isinstance(vocab, Vocab):
+            raise TypeError(f"vocab must be a Vocab, got {type(vocab).__name__}")
         self.vocab = vocab
-        self.labels = [int(label) for _, label in examples]
+        self.labels = [_label(label, i) for i, (_, label) in enumerate(examples)]
+        for i, (text, _) in enumerate(examples):
+            if not isinstance(text, str):
+                raise TypeError(f"examples[{i}]: the text must be a str, got "
+                                f"{type(text).__name__}")
         self.tokens = [torch.tensor(vocab.encode(tokenizer(text)[:max_len]) or [vocab.unk_index],
                                     dtype=torch.long) for text, _ in examples]
 

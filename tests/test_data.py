@@ -458,9 +458,11 @@ def test_sentences_small_files_keep_u0085_inside_a_record(sentence_root, no_down
 
 def test_sentences_read_latin1_bytes_and_reject_malformed_records(sentence_root, no_download):
     folder = sentence_root / "sentiment-labelled-sentences"
-    (folder / FILES["imdb"]).write_bytes(b"So bad\x85really.\t0\nFine.\t1\n")  # not UTF-8
+    (folder / FILES["imdb"]).write_bytes(  # not UTF-8; two of each label, so both splits fill
+        b"So bad\x85really.\t0\nFine.\t1\nAwful.\t0\nGreat.\t1\n")
     train, val = sentences(sources=["imdb"], val_fraction=0.5)
-    assert sorted(train + val) == [("Fine.", 1), ("So bad\x85really.", 0)]
+    assert sorted(train + val) == [("Awful.", 0), ("Fine.", 1), ("Great.", 1),
+                                   ("So bad\x85really.", 0)]
     (folder / FILES["yelp"]).write_bytes(b"Good.\t1\nno label here\n")
     with pytest.raises(ValueError, match="yelp_labelled.txt, record 2"):
         sentences(sources=["yelp"])
@@ -637,3 +639,159 @@ def test_text_loaders_on_the_real_sentences(no_download):
     (tokens, lengths), labels = next(iter(train_loader))
     assert tokens.shape[0] == 32 and tokens.shape[1] == lengths.max()
     assert (lengths >= 1).all() and 1000 < len(vocab) < 5000
+
+
+# --- issue 15: coercions that hid mistakes, errors that name the argument or the file --------
+
+
+def test_digits_classes_must_be_integers():
+    with pytest.raises(TypeError, match="classes"):
+        digits(classes=[1.7], loaders=False)
+    with pytest.raises(TypeError, match="classes"):
+        digits(classes="01", loaders=False)
+    X, y, _, _ = digits(classes=[np.int64(1), 2], loaders=False)  # NumPy integers are fine
+    assert set(y.tolist()) == {1, 2}
+
+
+@pytest.mark.parametrize(("kwargs", "error", "name"), [
+    (dict(seed=-1), ValueError, "seed"),
+    (dict(seed=1.0), TypeError, "seed"),
+    (dict(val_fraction="0.2"), TypeError, "val_fraction"),
+    (dict(val_fraction=1e-4), ValueError, "val_fraction"),
+    (dict(image="yes"), TypeError, "image"),
+])
+def test_digits_bad_arguments_name_themselves(kwargs, error, name):
+    with pytest.raises(error, match=name):
+        digits(loaders=False, **kwargs)
+
+
+def test_text_labels_must_be_integer_classes():
+    vocab = Vocab.build([["good"]])
+    with pytest.raises(ValueError, match=r"examples\[1\].*0.7"):
+        TextDataset([("good", 1), ("bad", 0.7)], vocab)
+    with pytest.raises(TypeError, match=r"examples\[0\]"):
+        TextDataset([("good", "1")], vocab)
+    with pytest.raises(TypeError, match=r"examples\[0\].*text"):
+        TextDataset([(None, 1)], vocab)
+    dataset = TextDataset([("good", 1.0), ("bad", np.int64(0)), ("ok", torch.tensor(1))], vocab)
+    assert dataset.labels == [1, 0, 1] and all(type(label) is int for label in dataset.labels)
+
+
+def test_vocab_decode_rejects_negative_and_out_of_range_indices():
+    vocab = Vocab.build([["a", "b"]])
+    assert vocab.decode([2, 3, 0]) == ["a", "b", "<pad>"]
+    assert vocab.decode(torch.tensor([3, 1])) == ["b", "<unk>"]
+    with pytest.raises(ValueError, match="-1"):
+        vocab.decode([-1])
+    with pytest.raises(ValueError, match="4"):
+        vocab.decode([4])
+    with pytest.raises(TypeError, match="indices"):
+        vocab.decode([1.0])
+
+
+def test_vocab_build_rejects_untokenized_strings():
+    with pytest.raises(TypeError, match=r"token_lists\[0\].*tokenize"):
+        Vocab.build(["hello world"])
+    with pytest.raises(TypeError, match="token_lists"):
+        Vocab.build("hello world")
+    with pytest.raises(TypeError, match="tokens"):
+        Vocab.build([["a"]]).encode("a")
+
+
+def test_tokenize_needs_a_str():
+    with pytest.raises(TypeError, match="text"):
+        tokenize(None)
+    with pytest.raises(TypeError, match="text"):
+        tokenize(b"bytes")
+
+
+def test_sentences_tiny_val_fraction_is_an_error_not_an_empty_split(sentence_root, no_download):
+    with pytest.raises(ValueError, match="val_fraction.*validation split empty"):
+        sentences(val_fraction=1e-4)
+    with pytest.raises(ValueError, match="val_fraction.*training split empty"):
+        sentences(val_fraction=0.9999)
+    with pytest.raises(ValueError, match="seed"):
+        sentences(seed=-1)
+
+
+def test_empty_or_broken_sentence_files_are_named(sentence_root, no_download):
+    path = sentence_root / "sentiment-labelled-sentences" / FILES["imdb"]
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match=re.escape(str(path))):
+        sentences(sources=["imdb"])
+
+
+def test_imdb_empty_folders_are_an_error_naming_the_folder(tmp_path, no_download):
+    for split in ("train/pos", "train/neg", "test/pos", "test/neg"):
+        (tmp_path / "aclImdb" / split).mkdir(parents=True)
+    with pytest.raises(DataNotFoundError, match="no .txt reviews") as info:
+        imdb(root=tmp_path)
+    assert str(tmp_path / "aclImdb" / "train" / "neg") in str(info.value)
+
+
+@pytest.mark.parametrize(("content", "match"), [(b"", "is empty"),
+                                                (b"\xff\xfe caf\xe9", "not UTF-8")])
+def test_imdb_empty_or_non_utf8_review_names_the_file(imdb_root, no_download, content, match):
+    path = imdb_root / "aclImdb" / "test" / "neg" / "0_3.txt"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=match) as info:
+        imdb(root=imdb_root)
+    assert str(path) in str(info.value)
+    with pytest.raises(ValueError, match="seed"):
+        imdb(root=imdb_root, seed=-5)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "name"), [
+    (dict(num_workers=1.5), ValueError, "num_workers"),
+    (dict(num_workers=True), ValueError, "num_workers"),
+    (dict(seed=-1), ValueError, "seed"),
+    (dict(seed="0"), TypeError, "seed"),
+    (dict(shuffle="yes"), TypeError, "shuffle"),
+    (dict(drop_last=1), TypeError, "drop_last"),
+    (dict(collate_fn=3), TypeError, "collate_fn"),
+    (dict(device="gpu:x"), ValueError, "device"),
+])
+def test_make_loader_bad_arguments_name_themselves(kwargs, error, name):
+    dataset = TensorDataset(torch.randn(4, 2))
+    options = dict(batch_size=2, shuffle=False)
+    options.update(kwargs)
+    with pytest.raises(error, match=name):
+        make_loader(dataset, **options)
+    with pytest.raises(TypeError, match="dataset"):
+        make_loader(iter([1, 2]), batch_size=2, shuffle=False)
+
+
+def test_missing_sklearn_names_the_extra(monkeypatch):
+    import importlib
+
+    real = importlib.import_module
+
+    def no_sklearn(name, *args):
+        if name.startswith("sklearn"):
+            raise ModuleNotFoundError("No module named 'sklearn'", name="sklearn")
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", no_sklearn)
+    with pytest.raises(ModuleNotFoundError, match=r'pip install "lrnotes\[notebooks\]"'):
+        digits()
+
+
+def test_the_download_bar_honours_tqdm_disable(tmp_path, monkeypatch):
+    made = []
+    monkeypatch.setattr(data, "progress_bar", lambda **kw: made.append(kw) or _NullBar())
+    source = tmp_path / "f.bin"
+    source.write_bytes(b"x" * 10)
+    data._download(source.as_uri(), tmp_path / "out" / "f.bin")
+    assert made and "disable" not in made[0]
+    assert (tmp_path / "out" / "f.bin").read_bytes() == b"x" * 10
+
+
+class _NullBar:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n=1):
+        pass
