@@ -8,6 +8,7 @@ arguments (the tests check the counts). torchvision is imported only by
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from itertools import pairwise
 
@@ -15,13 +16,17 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from lrnotes.env import optional_import
+
 
 def _positive(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
 def _probability(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number in [0, 1), got {value!r}")
     if not 0.0 <= value < 1.0:
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
 
@@ -46,6 +51,9 @@ class MLP(nn.Sequential):
                  dropout: float = 0.0):
         _positive("in_features", in_features)
         _positive("out_features", out_features)
+        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
+            raise TypeError(f"hidden must be a sequence of layer widths, e.g. (128,) or (), "
+                            f"got {hidden!r}")
         for width in hidden:
             _positive("hidden", width)
         _probability("dropout", dropout)
@@ -114,9 +122,8 @@ def resnet18_cifar(num_classes: int = 10) -> nn.Module:
         >>> model(torch.randn(2, 3, 32, 32)).shape
         torch.Size([2, 10])
     """
-    from torchvision.models import resnet18
-
     _positive("num_classes", num_classes)
+    resnet18 = optional_import("torchvision.models", "lrnotes.models.resnet18_cifar()").resnet18
     model = resnet18(weights=None, num_classes=num_classes)
     model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()
@@ -235,6 +242,10 @@ class LSTMClassifier(nn.Module):
                             ("num_layers", num_layers)):
             _positive(name, value)
         _probability("dropout", dropout)
+        if isinstance(pad_index, bool) or not isinstance(pad_index, numbers.Integral):
+            raise TypeError(f"pad_index must be an integer, got {pad_index!r}")
+        if not isinstance(bidirectional, bool):
+            raise TypeError(f"bidirectional must be True or False, got {bidirectional!r}")
         if not 0 <= pad_index < vocab_size:
             raise ValueError(f"pad_index must be in [0, vocab_size - 1] = [0, {vocab_size - 1}], "
                              f"got {pad_index!r}")

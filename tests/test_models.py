@@ -146,3 +146,40 @@ def test_custom_model_shapes_fit_for_digits_and_cifar():
 def test_bad_arguments_name_themselves(make, argname):
     with pytest.raises(ValueError, match=argname):
         make()
+
+
+@pytest.mark.parametrize("make, error, argname", [
+    (lambda: MLP(8, hidden=5), TypeError, "hidden"),
+    (lambda: MLP(8, hidden="64"), TypeError, "hidden"),
+    (lambda: MLP(8, dropout="0.1"), TypeError, "dropout"),
+    (lambda: MLP(8.0), ValueError, "in_features"),
+    (lambda: SmallCNN(dropout=None), TypeError, "dropout"),
+    (lambda: LSTMClassifier(10, pad_index=0.0), TypeError, "pad_index"),
+    (lambda: LSTMClassifier(10, bidirectional="yes"), TypeError, "bidirectional"),
+])
+def test_wrong_types_name_the_argument(make, error, argname):
+    with pytest.raises(error, match=argname):
+        make()
+
+
+def test_mlp_without_hidden_layers_and_numpy_widths():
+    import numpy as np
+
+    assert len(MLP(8, hidden=(), out_features=3)) == 2  # Flatten, Linear
+    model = MLP(np.int64(8), hidden=[np.int64(4)], out_features=2)
+    forward_backward(model, torch.randn(3, 8), out_shape=(3, 2))
+
+
+def test_missing_torchvision_names_the_extra(monkeypatch):
+    import importlib
+
+    real = importlib.import_module
+
+    def no_torchvision(name, *args):
+        if name.startswith("torchvision"):
+            raise ModuleNotFoundError("No module named 'torchvision'", name="torchvision")
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", no_torchvision)
+    with pytest.raises(ModuleNotFoundError, match=r'lrnotes\[notebooks\]'):
+        resnet18_cifar()
