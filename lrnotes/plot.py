@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 
@@ -37,13 +38,20 @@ def plot_schedule(
     """
     import numpy as np
 
-    if steps < 1:
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    if base_lr is not None and (isinstance(base_lr, bool)
+                                or not isinstance(base_lr, numbers.Real)):
+        raise TypeError(f"base_lr must be a number > 0 or None, got {base_lr!r}")
     if base_lr is not None and not base_lr > 0:
         raise ValueError(f"base_lr must be > 0 or None, got {base_lr!r}")
     text = repr(schedules)
     named = schedules if isinstance(schedules, dict) else {
         text if len(text) <= 60 else text[:57] + "...": schedules}
+    for label, schedule in named.items():
+        if not callable(getattr(schedule, "values", None)):
+            raise TypeError(f"schedules must be a schedule or a {{label: schedule}} dict of "
+                            f"lrnotes schedules, got {type(schedule).__name__} for {label!r}")
     ax = _axes(ax)
     t = np.arange(steps)
     scale = 1.0 if base_lr is None else base_lr
@@ -104,7 +112,37 @@ def plot_history(history: Any, ax: Any = None, lr: bool = True, log_lr: bool = T
 # --- LR range test ---------------------------------------------------------
 
 
-_SUGGESTION_MARKERS = ("o", "v", "s", "D", "^")
+# hollow markers of decreasing size: two suggestions at the same lr stay visible, nested
+_SUGGESTION_MARKERS = (("o", 15), ("s", 10), ("D", 6), ("v", 12), ("^", 12))
+
+
+def lr_find_ylim(result: Any) -> tuple[float, float] | None:
+    """The y range of the part of a range-test curve a reader needs, or None (autoscale).
+
+    torch-lr-finder and fastai cut the divergent tail off the plot (``skip_end``); here the
+    whole curve is drawn and the y axis is bounded instead: from the lowest loss (smoothed, or
+    raw up to the smoothed minimum) to the highest smoothed loss before that minimum (where
+    the curve starts), with 10% of that span below and 25% above. The tail that runs off to
+    a diverged loss leaves the top of the plot instead of flattening the valley. None when
+    the smoothed loss never falls (no valley to show).
+
+    Example::
+
+        >>> lr_find_ylim(lrnotes.finder.LRFindResult([1, 2, 3], [2.0, 1.0, 60.0], [2.0, 1.0, 60.0]))
+        (0.9, 2.25)
+    """
+    import numpy as np
+
+    smoothed = np.asarray(result.smoothed, dtype=np.float64)
+    raw = np.asarray(result.losses, dtype=np.float64)
+    lowest = int(np.argmin(smoothed))
+    top = float(np.max(smoothed[: lowest + 1]))
+    head = raw[: lowest + 1]
+    bottom = float(min(smoothed[lowest], np.min(head[np.isfinite(head)], initial=np.inf)))
+    span = top - bottom
+    if lowest == 0 or not (np.isfinite(span) and span > 0):
+        return None
+    return bottom - 0.1 * span, top + 0.25 * span
 
 
 def plot_lr_find(result: Any, ax: Any = None, suggestions: bool = True) -> Any:
@@ -112,8 +150,9 @@ def plot_lr_find(result: Any, ax: Any = None, suggestions: bool = True) -> Any:
 
     The raw loss is drawn faintly and the smoothed loss on top, against the reference group's
     lr on a log axis; with ``suggestions`` each rule of ``result.suggestions()`` that has an
-    answer is marked on the smoothed curve (interpolated in ``log10(lr)``) and named, with its
-    lr, in the legend.
+    answer is marked on the smoothed curve (interpolated in ``log10(lr)``) with a hollow marker
+    of its own size (so two rules at one lr stay visible) and named, with its lr, in the
+    legend. The y axis is bounded by :func:`lr_find_ylim`.
 
     Example::
 
@@ -129,10 +168,15 @@ def plot_lr_find(result: Any, ax: Any = None, suggestions: bool = True) -> Any:
     ax.plot(result.lrs, result.smoothed, color="C0", linewidth=2, label="smoothed (debiased EMA)")
     if suggestions:
         found = [(name, lr) for name, lr in result.suggestions().items() if lr is not None]
-        for (name, lr), marker in zip(found, _SUGGESTION_MARKERS, strict=False):
+        for k, ((name, lr), (marker, size)) in enumerate(
+                zip(found, _SUGGESTION_MARKERS, strict=False)):
             loss = np.interp(np.log10(lr), np.log10(result.lrs), result.smoothed)
-            ax.plot([lr], [loss], marker=marker, linestyle="none", markersize=9,
+            ax.plot([lr], [loss], marker=marker, linestyle="none", markersize=size,
+                    markerfacecolor="none", markeredgewidth=2, color=f"C{k + 1}", zorder=3 + k,
                     label=f"{name}: {lr:.2e}")
+    ylim = lr_find_ylim(result)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     ax.set_xscale("log")
     ax.set_xlabel("learning rate (reference param group)")
     ax.set_ylabel(result.loss_label)

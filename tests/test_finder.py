@@ -757,3 +757,50 @@ def test_lr_find_honours_tqdm_disable_through_progress_bar(monkeypatch):
         assert made[-1]["disable"] is expected
     lr_find(model, [None], optimizer, step_fn=scripted([1.0] * 3), num_steps=3, progress=False)
     assert made[-1]["disable"] is True
+
+
+# --- issue 16: the range-test plot ---------------------------------------------------------------
+
+
+def diverging_curve(n=100):
+    """A clean curve that falls from 2.3 to about 0.4 and then runs off to 65 (ch08's shape)."""
+    lrs, loss = synthetic(n)
+    loss = np.where(np.log10(lrs) > 0.2, 65.0 * (np.log10(lrs) - 0.2) + loss, loss)
+    return lrs, loss
+
+
+def test_the_y_range_shows_the_valley_not_the_diverged_tail():
+    import matplotlib.pyplot as plt
+
+    from lrnotes.plot import lr_find_ylim
+
+    lrs, loss = diverging_curve()
+    result = LRFindResult(lrs, loss, loss, stopped_early=True, stop_lr=float(lrs[-1]))
+    assert loss.max() > 30
+    bottom, top = result.plot().get_ylim()
+    lowest, start = loss.min(), loss[: int(np.argmin(loss)) + 1].max()
+    span = start - lowest
+    assert (bottom, top) == pytest.approx((lowest - 0.1 * span, start + 0.25 * span))
+    assert top < 5  # the valley fills the plot: not squeezed under a tail at 65
+    flat = LRFindResult(lrs, np.linspace(1, 2, len(lrs)), np.linspace(1, 2, len(lrs)))
+    assert lr_find_ylim(flat) is None  # nothing to bound: matplotlib's autoscale
+    plt.close("all")
+
+
+def test_coinciding_suggestions_stay_visible():
+    import matplotlib.pyplot as plt
+
+    lrs = np.logspace(-5, 0, 60)
+    x = np.log10(lrs)
+    loss = 2 - np.tanh((x + 3) / 0.3) + np.where(x > -2, 3 * (x + 2) ** 2, 0)
+    result = LRFindResult(lrs, loss, loss)
+    # this curve's steepest point and its minimum / 10 fall on the same lr
+    found = result.suggestions()
+    assert found["steepest"] == pytest.approx(found["minimum"], rel=0.2)
+    ax = result.plot()
+    markers = [line for line in ax.get_lines() if line.get_linestyle() == "None"]
+    assert len(markers) == 3
+    assert all(m.get_markerfacecolor() == "none" for m in markers)  # hollow: nothing hidden
+    sizes = [m.get_markersize() for m in markers]
+    assert len(set(sizes)) == 3 and len({m.get_color() for m in markers}) == 3
+    plt.close("all")
