@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from torch.optim import lr_scheduler as tls
 from torch.optim.lr_scheduler import LRScheduler, StepLR
 
 import lrnotes.schedules as S
@@ -295,6 +296,10 @@ def test_tensor_lrs_survive_a_torch_that_stores_the_lr_tensor_as_initial_lr(monk
         original(self, optimizer, last_epoch)
 
     monkeypatch.setattr(LRScheduler, "__init__", torch_2_3_init)
+    # and torch 2.3's base_lrs were those same objects (later torch clones them here)
+    monkeypatch.setattr(tls, "_param_groups_val_list",
+                        lambda optimizer, key: [g[key] for g in optimizer.param_groups],
+                        raising=False)
     param = torch.nn.Parameter(torch.ones(3))
     lr, beta1 = torch.tensor(0.01), torch.tensor(0.9)
     opt = torch.optim.Adam([param], lr=lr, betas=(beta1, torch.tensor(0.999)))
