@@ -21,6 +21,13 @@ from lrnotes.train import accuracy, evaluate, fit, to_device, train_one_epoch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# issue 19: the tests that take a device run on CUDA when there is one, with the CPU's
+# assertions; here they are skipped, saying why
+CUDA = pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device: fit's GPU paths (bf16, fp16 with a "
+    "GradScaler, accumulation, channels-last, exact resume, evaluate) need one"))
+DEVICES = ["cpu", CUDA]
+
 
 def blobs(n: int = 128, seed: int = 0) -> TensorDataset:
     """Two separable Gaussian blobs in 4-d, labels 0/1."""
@@ -122,20 +129,23 @@ def test_reduce_on_plateau_is_stepped_per_epoch_with_the_validation_loss(with_va
     assert sched.seen == history.epochs[key]
 
 
-def run_accumulated(batch_size: int, accumulation_steps: int) -> tuple[nn.Module, History]:
+def run_accumulated(batch_size: int, accumulation_steps: int,
+                    device: str = "cpu") -> tuple[nn.Module, History]:
     data = blobs(72)  # 72 = 2 * 32 + 8: a short last group
-    model = mlp()
+    model = mlp().to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
     history = fit(model, DataLoader(data, batch_size=batch_size), opt, nn.CrossEntropyLoss(), 2,
                   scheduler=sched, accumulation_steps=accumulation_steps, clip=1.0,
-                  progress=False)
+                  progress=False, device=device)
     return model, history
 
 
-def test_accumulation_of_four_batches_of_8_matches_batches_of_32():
-    small, h_small = run_accumulated(8, 4)
-    big, h_big = run_accumulated(32, 1)
+@pytest.mark.parametrize("device", DEVICES)
+def test_accumulation_of_four_batches_of_8_matches_batches_of_32(device):
+    small, h_small = run_accumulated(8, 4, device)
+    big, h_big = run_accumulated(32, 1, device)
+    assert next(small.parameters()).device.type == device
     for a, b in zip(params(small), params(big), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(h_small.step, np.arange(6))  # one step per update
@@ -145,9 +155,10 @@ def test_accumulation_of_four_batches_of_8_matches_batches_of_32():
     np.testing.assert_allclose(h_small.epochs["train_loss"], h_big.epochs["train_loss"], rtol=1e-5)
 
 
-def test_bf16_autocast_on_cpu_trains():
+@pytest.mark.parametrize("device", DEVICES)
+def test_bf16_autocast_trains(device):
     data = blobs()
-    model = mlp()
+    model = mlp().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=0.02)
     loss_fn = nn.CrossEntropyLoss()
     initial = evaluate(model, DataLoader(data, batch_size=64), loss_fn)["loss"]
@@ -157,26 +168,27 @@ def test_bf16_autocast_on_cpu_trains():
 
     history = fit(model, DataLoader(data, batch_size=16), opt, loss_fn, 3, amp="bf16",
                   metrics={"bf16": is_bf16}, val_loader=DataLoader(data, batch_size=64),
-                  progress=False)
+                  progress=False, device=device)
     assert history.epochs["train_bf16"] == [1.0, 1.0, 1.0]  # autocast was on
     assert history.epochs["val_bf16"] == [1.0, 1.0, 1.0]
     assert next(model.parameters()).dtype == torch.float32
     assert history.epochs["val_loss"][-1] < initial / 2
 
 
-def test_clipping_under_a_grad_scaler_clips_the_true_gradients():
+@pytest.mark.parametrize("device", DEVICES)
+def test_clipping_under_a_grad_scaler_clips_the_true_gradients(device):
     data = blobs(32)
-    model = mlp()
+    model = mlp().to(device)
     before = params(model)
-    x, y = data.tensors
-    with torch.autocast("cpu", dtype=torch.float16):
+    x, y = (t.to(device) for t in data.tensors)
+    with torch.autocast(device, dtype=torch.float16):
         loss = nn.functional.cross_entropy(model(x), y)
     grads = torch.autograd.grad(loss, list(model.parameters()))
     true_norm = torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])).item()
     max_norm = true_norm / 4  # clipping must act
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
     history = fit(model, DataLoader(data, batch_size=32), opt, nn.CrossEntropyLoss(), 1,
-                  amp="fp16", clip=max_norm, progress=False)
+                  amp="fp16", clip=max_norm, progress=False, device=device)
     # one SGD step with lr 1 moves the parameters by exactly the clipped gradient;
     # clipping the scaled gradients (scale 65536) would move them 65536 times less
     step = torch.linalg.vector_norm(torch.stack(
@@ -225,11 +237,12 @@ def test_to_device_moves_nested_structures():
     assert moved["a"][1][0].device.type == "cpu"
 
 
-def test_evaluate_weights_batches_by_size_and_train_one_epoch_returns_the_epoch_loss():
+@pytest.mark.parametrize("device", DEVICES)
+def test_evaluate_weights_batches_by_size_and_train_one_epoch_returns_the_epoch_loss(device):
     data = blobs(10)
-    model = mlp()
+    model = mlp().to(device)
     loss_fn = nn.CrossEntropyLoss()
-    x, y = data.tensors
+    x, y = (t.to(device) for t in data.tensors)
     with torch.no_grad():
         full = loss_fn(model(x), y).item()
         acc = accuracy(model(x), y).item()
@@ -641,3 +654,80 @@ def test_fit_draws_its_bar_with_progress_bar(monkeypatch):
         nn.CrossEntropyLoss(), 2, progress=False)
     assert seen == [{"total": 4, "enabled": False, "initial": 0, "unit": "batch",
                      "dynamic_ncols": True}]
+
+
+# --- the device tests of issue 19 that have no CPU twin above -----------------------------------
+
+
+def images(n: int = 48) -> TensorDataset:
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 2, (n,), generator=g)
+    x = torch.randn(n, 3, 8, 8, generator=g)
+    x[:, 0] += 2 * y[:, None, None].float() - 1  # the class shifts the first channel
+    return TensorDataset(x, y)
+
+
+def cnn() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Linear(8, 2))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_channels_last_trains_and_stays_channels_last(device):
+    def run(channels_last: bool, amp):
+        model = cnn().to(device)
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        model = model.to(memory_format=fmt)
+        opt = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
+        loader = DataLoader(images(), batch_size=16)
+        history = fit(model, loader, opt, nn.CrossEntropyLoss(), 4, amp=amp, device=device,
+                      batch_fn=lambda b: (b[0].to(memory_format=fmt), b[1]), progress=False)
+        return model, history
+
+    last, h_last = run(True, None)
+    plain, h_plain = run(False, None)
+    assert last[0].weight.is_contiguous(memory_format=torch.channels_last)
+    for a, b in zip(params(last), params(plain), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    _, h_bf16 = run(True, "bf16")
+    for history in (h_last, h_bf16):
+        assert history.epochs["train_loss"][-1] < 0.5 * history.epochs["train_loss"][0]
+
+
+def resumable_run(device: str, path, interrupt_at: int | None = None, resume: bool = False):
+    torch.manual_seed(0)
+    loader = DataLoader(blobs(48), batch_size=8, shuffle=True)
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 2))
+    model.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=9)
+    calls = []
+
+    def loss_fn(outputs, targets):  # interrupted after a forward pass: mid-update
+        calls.append(None)
+        if len(calls) == interrupt_at:
+            raise KeyboardInterrupt
+        return nn.functional.cross_entropy(outputs, targets)
+
+    history = fit(model, loader, opt, loss_fn, 3, scheduler=sched, accumulation_steps=2,
+                  checkpoint=path, resume=resume, overwrite=path.exists() and not resume,
+                  device=device, progress=False, log_every=2)
+    return params(model), history
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_exact_resume_in_process_on_the_device(device, tmp_path):
+    path = tmp_path / "ck.pt"
+    full, h_full = resumable_run(device, tmp_path / "full.pt")
+    with pytest.raises(KeyboardInterrupt):
+        resumable_run(device, path, interrupt_at=10)
+    state = checkpoint.load(path)
+    assert (state["epoch"], state["batch"]) == (1, 2)  # after update 4, mid-epoch 2
+    assert ("cuda" in state["rng"][0]) == (device == "cuda")
+    again, h_again = resumable_run(device, path, resume=True)
+    for a, b in zip(full, again, strict=True):
+        assert a.device.type == device and torch.equal(a, b)
+    assert h_full.state_dict()["loss"] == h_again.state_dict()["loss"]
+    assert h_full.state_dict()["lr"] == h_again.state_dict()["lr"]
