@@ -1,49 +1,85 @@
-"""Chapter 4's claims, read from the executed chapter."""
+"""Chapter 4's claims, read from the executed chapter.
+
+Checked with ``scripts/claims_margins.py`` under SEED in {0, 1, 2} x OMP_NUM_THREADS in
+{1, 2} (see ``benchmarks/results/claims_margins/04_adam.json``). Which of Adam's and SGD's
+good bands is wider changes with the seed, so it is reported (a glued count), not asserted.
+AdamW's smaller weight norm is a small but systematic effect of the decay (same seed, same
+batches), so its margin is close to 1 by design."""
 
 import math
+import statistics
 
-import pytest
+from margins import above, below, close, holds
 
 CH = "04_adam"
 
 
-def test_every_optimiser_learns(c):
-    for key in ("final_sgd", "final_momentum", "final_adam", "final_adamw"):
-        assert c[key] < 0.5 * math.log(10), key  # well below chance level
+def test_the_slide_runs_with_stand_ins_and_adam_learns(c):
+    holds(c["slide_updates"] == 100, "the slide's loop makes 100 Adam updates")
+    below(c["slide_final_loss"], c["slide_target_variance"],
+          "slide's final MSE / MSE of predicting the mean")
 
 
-def test_adamw_decay_shrinks_the_weights(c):
-    assert c["norm_adamw"] < c["norm_adam"]
+def test_every_optimiser_learns_in_every_seed(c):
+    for key in ("sgd", "momentum", "adam", "adamw"):
+        values = c[f"final_{key}_seeds"]
+        holds(len(values) == c["seeds"] >= 3, "one run per seed, at least three")
+        close(c[f"final_{key}"], statistics.fmean(values), f"glued mean ({key})")
+        for value in values:
+            below(value, 0.5 * math.log(10), f"{key} final train loss / half of chance level")
+
+
+def test_adamw_decay_shrinks_the_weights_in_every_seed(c):
+    for adamw, adam in zip(c["norms_adamw"], c["norms_adam"], strict=True):
+        below(adamw, adam, "AdamW weight norm / Adam weight norm")
 
 
 def test_adam_step_read_from_state_is_the_update(c):
-    assert c["step_check"] < 1e-4 * c["step_scale"]
+    below(c["step_check"], 1e-4 * c["step_scale"], "|predicted - actual step| / 1e-4 x step")
 
 
 def test_adam_steps_respect_the_papers_bound(c):
-    assert c["adam_bound"] == pytest.approx(0.1 / math.sqrt(0.001))
-    assert c["adam_ratio_max"] <= c["adam_bound"]
-    assert c["adam_ratio_median"] < 1.0
+    close(c["adam_bound"], 0.1 / math.sqrt(0.001), "(1 - beta1) / sqrt(1 - beta2)")
+    below(c["adam_ratio_max"], c["adam_bound"], "largest |step| / lr vs the bound")
+    below(c["adam_ratio_median"], 1.0, "median |step| / lr vs 1")
 
 
 def test_adam_steps_spread_over_fewer_decades_than_sgd(c):
-    assert c["adam_spread"] < c["sgd_spread"] - 0.2
+    below(c["adam_spread"], c["sgd_spread"] - 0.2, "Adam's spread / (SGD's spread - 0.2)")
 
 
-def test_sweep_has_a_minimum_inside_the_range(c):
+def test_sweep_has_a_minimum_inside_the_range_in_every_seed(c):
     for name in ("sgd", "adam"):
-        losses = c[f"{name}_losses"]
-        best = min(range(len(losses)), key=lambda i: losses[i])
-        assert 0 < best < len(losses) - 1, name
-        assert losses[0] > 5 * losses[best] and losses[-1] > 5 * losses[best], name
+        for losses in c[f"{name}_losses_seeds"]:
+            finite = [loss if loss == loss else math.inf for loss in losses]
+            best = min(range(len(finite)), key=finite.__getitem__)
+            holds(0 < best < len(finite) - 1, f"{name}: best rate inside the sweep")
+            above(finite[0], 5 * finite[best], f"{name}: smallest rate's loss / 5 x best")
+            above(finite[-1], 5 * finite[best], f"{name}: largest rate's loss / 5 x best")
 
 
-def test_good_bands_are_narrow_and_adams_is_at_least_as_wide(c):
+def test_good_bands_are_narrow_in_every_seed(c):
     for name in ("sgd", "adam"):
-        assert 0.3 < c[f"{name}_width"] < 2.0, name
-    assert c["adam_width"] >= c["sgd_width"]
+        for width in c[f"{name}_widths"]:
+            above(width, 0.3, f"{name} band width / 0.3 decades")
+            below(width, 2.0, f"{name} band width / 2 decades")
+    holds(c["adam_wider"] == sum(a >= s for a, s in zip(c["adam_widths"], c["sgd_widths"],
+                                                         strict=True)), "glued count")
 
 
 def test_adam_is_insensitive_to_the_gradient_scale_and_sgd_is_not(c):
-    assert c["adam_scaled"] == pytest.approx(c["adam_unscaled"], rel=0.05)
-    assert c["sgd_scaled"] > 10 * c["sgd_unscaled"]
+    for scaled, unscaled in zip(c["adam_scaled_seeds"], c["adam_unscaled_seeds"], strict=True):
+        close(scaled, unscaled, "Adam: loss with the loss scaled vs unscaled", rel=0.05)
+    for scaled, unscaled in zip(c["sgd_scaled_seeds"], c["sgd_unscaled_seeds"], strict=True):
+        above(scaled, 10 * unscaled, "SGD: loss with the loss scaled / 10 x unscaled")
+
+
+def test_exercise_1_bands_stay_under_two_decades(c):
+    for name in ("sgd", "adam"):
+        below(c[f"ex1_{name}_width"], 2.0, f"{name} band width, fine sweep / 2 decades")
+
+
+def test_exercise_2_momentum_moves_the_best_rate_down_by_about_ten(c):
+    for ratio in c["ex2_ratios"]:
+        above(ratio, 10 ** 0.5, "SGD best rate / momentum best rate vs sqrt(10)")
+        below(ratio, 10 ** 1.5, "SGD best rate / momentum best rate vs 10^1.5")
