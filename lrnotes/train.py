@@ -579,7 +579,9 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
     ``DataLoader``\\ s without a ``DistributedSampler`` are rebuilt with
     :func:`distributed_loader`, ``set_epoch`` is called each epoch, losses and metrics
     are averaged over ranks, and only rank 0 shows progress and writes TensorBoard and
-    checkpoints (interrupt checkpoints are single-process only).
+    checkpoints (interrupt checkpoints are single-process only). The ranks leave ``fit``
+    together (a barrier), so none calls ``destroy_process_group`` while rank 0 still
+    writes.
 
     Example::
 
@@ -618,7 +620,7 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
 
     # resume: read and check the checkpoint against everything before loading any of it
     state = None
-    if resume_path is not None and (resume is not True or os.path.exists(resume_path)):
+    if resume_path is not None:
         state = ckpt.load(resume_path, map_location="cpu")
         ckpt.verify(state, resume_path, model=net, optimizer=optimizer, scheduler=scheduler,
                     scaler=scaler, history=history, generators=generators,
@@ -687,13 +689,15 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
         bar.close()
         if own_writer:
             writer.close()
+    if world > 1:  # rank 0 may still have been writing: every rank returns together
+        dist.barrier()
     return history
 
 
 def _resume_path(resume: Any, checkpoint: Any, overwrite: Any) -> str | os.PathLike | None:
     """The file to resume from (None: a fresh start), after checking the arguments."""
     if resume is not False and resume is not True and not isinstance(resume, (str, os.PathLike)):
-        raise ValueError(f"resume must be a bool or a checkpoint path, got {resume!r}")
+        raise TypeError(f"resume must be a bool or a checkpoint path, got {resume!r}")
     if not isinstance(overwrite, bool):
         raise TypeError(f"overwrite must be a bool, got {type(overwrite).__name__}")
     if resume is True and checkpoint is None:
@@ -705,10 +709,11 @@ def _resume_path(resume: Any, checkpoint: Any, overwrite: Any) -> str | os.PathL
         raise ValueError("overwrite=True needs checkpoint, the file to replace")
     if resume is False:
         return None
-    path = checkpoint if resume is True else resume
-    if resume is not True and not os.path.exists(path):
-        raise ValueError(f"resume: no checkpoint at {os.fspath(path)!r}")
-    return path
+    if resume is True:  # continue when the file is there, else start
+        return checkpoint if os.path.exists(checkpoint) else None
+    if not os.path.exists(resume):
+        raise ValueError(f"resume: no checkpoint at {os.fspath(resume)!r}")
+    return resume
 
 
 def _distribute(model: nn.Module, train_loader: Iterable[Any], val_loader: Iterable[Any] | None,

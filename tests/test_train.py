@@ -437,6 +437,23 @@ def test_bad_input_raises_value_error_naming_the_argument(kwargs, match):
         fit(model, loader, opt, nn.CrossEntropyLoss(), epochs, progress=False, **args)
 
 
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"resume": 3}, TypeError, "resume must be a bool or a checkpoint path"),
+    ({"overwrite": "yes", "checkpoint": "ck.pt"}, TypeError, "overwrite must be a bool"),
+    ({"overwrite": True}, ValueError, "overwrite=True needs checkpoint"),
+    ({"checkpoint": 3}, TypeError, "checkpoint must be a file path"),
+    ({"resume": "missing.pt"}, ValueError, "resume: no checkpoint at 'missing.pt'"),
+])
+def test_bad_checkpoint_arguments_name_the_argument(kwargs, error, match, tmp_path,
+                                                    monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model = mlp()
+    with pytest.raises(error, match=match):
+        fit(model, DataLoader(blobs(16), batch_size=8), torch.optim.SGD(model.parameters(), 0.1),
+            nn.CrossEntropyLoss(), 1, progress=False, **kwargs)
+    assert os.listdir(tmp_path) == []
+
+
 def test_a_loader_without_len_that_yields_nothing_is_an_error():
     model = mlp()
     with pytest.raises(ValueError, match="train_loader"):
