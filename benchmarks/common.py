@@ -218,17 +218,28 @@ def markdown(rows: list[Row], info: dict[str, Any]) -> str:
                   f"start, {format_load(info.get('load_end'))} at the end.", ""]
     if info.get("quick"):
         lines += ["**`--quick` run: tiny sizes, the numbers mean nothing.**", ""]
-    lines += [
-        "| group | benchmark | peer | lrnotes | peer time | ratio | spread (IQR) | note |",
-        "|---|---|---|---:|---:|---:|---:|---|",
-    ]
+    # One narrow table per group, the ratio next to the name (it is what a reader looks for),
+    # and the notes below the table: eight columns did not fit the book's column.
+    groups: dict[str, list[Row]] = {}
     for row in rows:
-        ratio = "—" if row.ratio is None else f"{row.ratio:.2f}"
-        spread = " / ".join(f"{100 * v:.0f}%" for v in row.spread.values())
-        lines.append(f"| {row.group} | {row.name} | {row.peer or '—'} | "
-                     f"{_seconds(row.lrnotes_s)} | {_seconds(row.peer_s)} | {ratio} | "
-                     f"{spread} | {row.note} |")
-    lines += ["", "Times are medians per call over the timed rounds (lrnotes and peer "
+        groups.setdefault(row.group, []).append(row)
+    for group, members in groups.items():
+        lines += [f"**{group}**", "",
+                  "| lrnotes vs peer | ratio | lrnotes | peer | spread |",
+                  "|---|---:|---:|---:|---:|"]
+        for row in members:
+            ratio = "—" if row.ratio is None else f"**{row.ratio:.2f}**"
+            spread = " / ".join(f"{100 * v:.0f}%" for v in row.spread.values())
+            versus = f"{row.name} vs {row.peer}" if row.peer else f"{row.name} (no peer)"
+            lines.append(f"| {versus} | {ratio} | {_seconds(row.lrnotes_s)} | "
+                         f"{_seconds(row.peer_s)} | {spread} |")
+        notes = list(dict.fromkeys(row.note for row in members if row.note))
+        if len(notes) == 1 and all(row.note == notes[0] for row in members):
+            lines += ["", f"{notes[0]}."]
+        elif notes:
+            lines += [""] + [f"- {row.name}: {row.note}" for row in members if row.note]
+        lines.append("")
+    lines += ["Times are medians per call over the timed rounds (lrnotes and peer "
               "alternating in one process); ratio = lrnotes / peer (below 1: lrnotes is "
               "faster); spread = interquartile range / median of the rounds (lrnotes / peer)."]
     return "\n".join(lines) + "\n"

@@ -64,6 +64,7 @@ def test_run_all_quick_writes_every_row(tmp_path):
     assert info["torch_threads"] == 1 and info["quick"] is True
     table = (tmp_path / "results.md").read_text()
     assert table in done.stdout  # run_all prints the table it writes
-    for _, name in EXPECTED:
-        assert f"| {name} |" in table
-    assert "| group | benchmark | peer | lrnotes | peer time | ratio |" in table
+    for group, name in EXPECTED:
+        assert f"| {name} " in table and f"**{group}**" in table
+    assert table.count("| lrnotes vs peer | ratio | lrnotes | peer | spread |") == len(
+        {group for group, _ in EXPECTED})
