@@ -101,8 +101,10 @@ def _single_tensor_lars(params: list[Tensor], grads: list[Tensor],
             update = g.mul(lr)
             ratios.append(None)
         else:
-            local = _local_lr(torch.linalg.vector_norm(p), torch.linalg.vector_norm(g),
-                              trust_coefficient, weight_decay, eps)
+            # the multi-tensor path's norm kernel, one tensor at a time: on CUDA it reduces in
+            # another order than linalg.vector_norm; on the CPU it is vector_norm
+            w_norm, g_norm = torch._foreach_norm([p, g])
+            local = _local_lr(w_norm, g_norm, trust_coefficient, weight_decay, eps)
             rate = _rate(local, lr, mode)
             update = g.add(p, alpha=weight_decay).mul_(rate) if weight_decay != 0 else g.mul(rate)
             ratios.append(local)

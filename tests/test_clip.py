@@ -327,3 +327,82 @@ def test_clip_imports_and_matches_torch_without_the_torch_2_6_functions(monkeypa
     assert all(torch.equal(a, b) for a, b in zip(result, expected, strict=True))
     assert all(torch.equal(p.grad, q.grad)
                for p, q in zip(model.parameters(), twin.parameters(), strict=True))
+
+
+# --- issue 19: on CUDA, under a real GradScaler that skips steps ------------------------------
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(),
+                          reason="needs a CUDA device: torch.cuda.is_available() is False "
+                          "(on a GPU: pytest tests/test_optim.py tests/test_clip.py "
+                          "tests/test_finder.py -k cuda)")
+
+
+def cuda_step(model, opt, scaler=None, max_norm=0.3, seed=1, autocast=False):
+    g = torch.Generator(device="cuda").manual_seed(seed)
+    x = torch.randn(6, 2, 4, 4, device="cuda", generator=g)
+    opt.zero_grad()
+    with torch.autocast("cuda", dtype=torch.float16, enabled=autocast):
+        loss = model(x).float().pow(2).sum() * 10
+    (scaler.scale(loss) if scaler is not None else loss).backward()
+    result = clip_gradients(model, max_norm=max_norm, scaler=scaler, optimizer=opt)
+    if scaler is not None:
+        scaler.step(opt)
+        scaler.update()
+    else:
+        opt.step()
+    return result
+
+
+@CUDA
+def test_cuda_grad_scaler_skipped_steps_leave_the_model_and_clipping_sees_true_gradients():
+    """The CPU test's assertions on CUDA, and an initial scale so large that the first steps
+    overflow: those report finite=False and the scaler skips them (the model does not move,
+    the scale halves); every step it takes matches an unscaled run."""
+    plain = make_model().cuda()
+    amp = copy.deepcopy(plain)
+    opt_plain = torch.optim.SGD(plain.parameters(), lr=0.1)
+    opt_amp = torch.optim.SGD(amp.parameters(), lr=0.1)
+    scaler = torch.amp.GradScaler("cuda", init_scale=2.0**127, growth_interval=1000)
+    skipped = taken = 0
+    for step in range(40):
+        before = [p.detach().clone() for p in amp.parameters()]
+        scale = scaler.get_scale()
+        result = cuda_step(amp, opt_amp, scaler, seed=step)
+        if not bool(result.finite):
+            skipped += 1
+            assert taken == 0, "once the scale fits, it does not overflow again here"
+            assert all(torch.equal(a, b) for a, b in zip(before, amp.parameters(), strict=True))
+            assert scaler.get_scale() == scale / 2
+            continue
+        taken += 1
+        expected = cuda_step(plain, opt_plain, seed=step)
+        torch.testing.assert_close(result.norm_before, expected.norm_before, rtol=1e-6, atol=0)
+        torch.testing.assert_close(result.norm_after, expected.norm_after, rtol=1e-6, atol=0)
+        assert bool(result.clipped) == bool(expected.clipped)
+        for a, b in zip(plain.parameters(), amp.parameters(), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    assert skipped >= 1 and taken >= 10
+    assert result.norm_before.is_cuda and result.finite.is_cuda
+
+
+@CUDA
+def test_cuda_fp16_autocast_with_a_real_scaler_clips_the_unscaled_norm():
+    plain = make_model().cuda()
+    amp = copy.deepcopy(plain)
+    opt_plain = torch.optim.SGD(plain.parameters(), lr=0.01)
+    opt_amp = torch.optim.SGD(amp.parameters(), lr=0.01)
+    scaler = torch.amp.GradScaler("cuda", init_scale=2.0**24, growth_interval=1000)
+    finite = []
+    for step in range(40):
+        before = [p.detach().clone() for p in amp.parameters()]
+        result = cuda_step(amp, opt_amp, scaler, seed=step, autocast=True)
+        finite.append(bool(result.finite))
+        if not finite[-1]:
+            assert all(torch.equal(a, b) for a, b in zip(before, amp.parameters(), strict=True))
+            continue
+        expected = cuda_step(plain, opt_plain, seed=step)
+        # fp16 forward vs fp32: the true (unscaled) norm to fp16 accuracy, not x scale
+        torch.testing.assert_close(result.norm_before, expected.norm_before, rtol=2e-2, atol=0)
+        assert float(result.norm_after) <= 0.3 * (1 + 1e-5)
+    # gradients up to ~40 times 2**24 overflow fp16; the scaler backs off to a scale that fits
+    assert not finite[0] and finite[-1]

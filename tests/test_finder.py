@@ -35,17 +35,19 @@ def mse(out, target):
 # --- restoration ------------------------------------------------------------------------
 
 
-def bn_setup(seed=0):
+def bn_setup(seed=0, device="cpu"):
     """A model with BatchNorm and Dropout, Adam with two groups and state from a real step taken
-    through a GradScaler, grads left over, modules in mixed train/eval modes, a shuffling loader."""
+    through a GradScaler, grads left over, modules in mixed train/eval modes, a shuffling loader;
+    everything on ``device``."""
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.3),
-                          nn.Linear(8, 3))
+                          nn.Linear(8, 3)).to(device)
     groups = [{"params": list(model[0].parameters()) + list(model[1].parameters()), "lr": 1e-3},
               {"params": model[4].parameters(), "lr": 1e-2}]
     optimizer = torch.optim.Adam(groups, betas=(0.8, 0.9))
-    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8, growth_interval=3)
-    x, y = torch.randn(64, 4), torch.randint(0, 3, (64,))
+    scaler = torch.amp.GradScaler(torch.device(device).type, init_scale=2.0**8,
+                                  growth_interval=3)
+    x, y = torch.randn(64, 4).to(device), torch.randint(0, 3, (64,)).to(device)
     loss = nn.functional.cross_entropy(model(x[:16]), y[:16])
     scaler.scale(loss).backward()
     scaler.step(optimizer)
@@ -69,6 +71,7 @@ def everything(model, optimizer, scaler):
         "torch_rng": torch.get_rng_state(),
         "numpy_rng": np.random.get_state(),
         "python_rng": random.getstate(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
     }
 
 
@@ -804,3 +807,43 @@ def test_coinciding_suggestions_stay_visible():
     sizes = [m.get_markersize() for m in markers]
     assert len(set(sizes)) == 3 and len({m.get_color() for m in markers}) == 3
     plt.close("all")
+
+
+
+# --- issue 19: on CUDA -------------------------------------------------------------------------
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(),
+                          reason="needs a CUDA device: torch.cuda.is_available() is False "
+                          "(on a GPU: pytest tests/test_optim.py tests/test_clip.py "
+                          "tests/test_finder.py -k cuda)")
+
+
+@CUDA
+@pytest.mark.parametrize("raise_at", [None, 7])
+@pytest.mark.parametrize("offload", [False, True])
+def test_cuda_restores_everything_including_the_cuda_rng(offload, raise_at):
+    """The CPU tests' assertions on CUDA: dropout on the GPU draws from the CUDA generator, and
+    the run puts its state back with everything else (after success and after an exception)."""
+    model, optimizer, scaler, loader = bn_setup(seed=4, device="cuda")
+    calls, cuda_states = [], []
+    step = watching_step(model, calls, raise_at=raise_at)
+
+    def step_fn(m, batch):
+        cuda_states.append(torch.cuda.get_rng_state())
+        return step(m, batch)
+
+    before = everything(model, optimizer, scaler)
+    run = lambda: lr_find(model, loader, optimizer, step_fn=step_fn,  # noqa: E731
+                          start_lr=1e-4, end_lr=1.0, num_steps=12, scaler=scaler,
+                          offload=offload, progress=False)
+    if raise_at is None:
+        result = run()
+        assert len(result.lrs) == 12
+    else:
+        with pytest.raises(Boom):
+            run()
+    assert not torch.equal(cuda_states[-1], before["cuda_rng"][0]), "dropout drew on the GPU"
+    assert not torch.equal(calls[-1], before["buffers"][0]), "the run moved BatchNorm stats"
+    assert all(p.is_cuda for p in model.parameters())
+    assert_bitwise_equal(everything(model, optimizer, scaler), before)
+    assert [g["lr"] for g in optimizer.param_groups] == [1e-3, 1e-2]

@@ -141,14 +141,25 @@ def state_equal(a: LARS, b: LARS) -> bool:
     return True
 
 
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(),
+                          reason="needs a CUDA device: torch.cuda.is_available() is False "
+                          "(on a GPU: pytest tests/test_optim.py tests/test_clip.py "
+                          "tests/test_finder.py -k cuda)")
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("case", CASES)
-def test_foreach_and_per_tensor_paths_agree_exactly(case, dtype):
-    """Exact in every dtype: torch's in-place CPU foreach kernels round a Python scalar (the
-    momentum) to float16/bfloat16 first, so LARS passes them a float32 0-d tensor there."""
-    weights = [w.to(dtype) for w in initial_weights()]
+def test_foreach_and_per_tensor_paths_agree_exactly(case, dtype, device):
+    """Exact in every dtype, on the CPU and on CUDA (where foreach is the default path):
+    torch's in-place CPU foreach kernels round a Python scalar (the momentum) to
+    float16/bfloat16 first, so LARS passes them a float32 0-d tensor there, and both paths
+    take the norms from torch._foreach_norm."""
+    weights = [w.to(device, dtype) for w in initial_weights()]
     other = torch.float64 if dtype == torch.float32 else torch.float32  # a second bucket
-    weights.append(torch.randn(4, 2, generator=torch.Generator().manual_seed(1), dtype=other))
+    weights.append(torch.randn(4, 2, generator=torch.Generator().manual_seed(1),
+                               dtype=other).to(device))
     runs = [run_lars(weights, 25, 0.5, foreach, trust_coefficient=0.2, **CASES[case])
             for foreach in (False, True)]
     (slow, slow_opt), (fast, fast_opt) = runs
@@ -510,3 +521,27 @@ def test_param_groups_and_layerwise_lrs_wrong_types():
         layerwise_lrs(model, 0.1, decay=0.5, layers="0")
     with pytest.raises(TypeError, match="layers"):
         layerwise_lrs(model, 0.1, decay=0.5, layers=[0, 1])
+
+
+@CUDA
+def test_on_cuda_foreach_is_the_default_and_step_never_syncs():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 256), nn.BatchNorm1d(256), nn.Linear(256, 10)).cuda()
+    default = LARS(model.parameters(), lr=0.1, weight_decay=1e-4, momentum=0.9)
+    twin = copy.deepcopy(model)
+    explicit = LARS(twin.parameters(), lr=0.1, weight_decay=1e-4, momentum=0.9, foreach=True)
+    for _ in range(3):
+        x = torch.randn(32, 64, device="cuda")
+        for net, opt in ((model, default), (twin, explicit)):
+            opt.zero_grad()
+            net(x).square().mean().backward()
+            torch.cuda.synchronize()
+            torch.cuda.set_sync_debug_mode("error")  # any host sync in step() raises
+            try:
+                opt.step()
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters(),
+                                                 strict=True))
+    assert all(opt_state["trust_ratio"].is_cuda for opt_state in default.state.values()
+               if "trust_ratio" in opt_state)
