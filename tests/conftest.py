@@ -6,7 +6,8 @@ reads the last build in ``_build/`` without building again, and fails if ``lrnot
 
 Markers, applied here so that no test can forget them: ``book`` on every test that needs the
 built book (``built_book``, and the claim tests, which read it); ``notebooks`` on every test
-that executes chapters (the claim tests, nbval's cells). The fast tests:
+that executes chapters (the claim tests, every test of a module that names a chapter in
+``CH``, nbval's cells). The fast tests:
 ``bash scripts/test.sh -m "not book and not notebooks"``."""
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def pytest_collection_modifyitems(config, items):
         if names & {"c", "claims"}:
             item.add_marker(pytest.mark.notebooks)
             item.add_marker(pytest.mark.book)
+        elif hasattr(getattr(item, "module", None), "CH"):  # a chapter's module runs it
+            item.add_marker(pytest.mark.notebooks)
         if "built_book" in names:
             item.add_marker(pytest.mark.book)
 

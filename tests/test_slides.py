@@ -46,9 +46,12 @@ def quoted(cell: nbformat.NotebookNode) -> list[str]:
 def test_chapter_quotes_its_slide_exactly(path):
     nb = nbformat.read(path, as_version=4)
     cells = slide_cells(nb)
-    assert len(cells) == 1, f"{path.name}: expected one code cell tagged 'slide', found {len(cells)}"
+    assert len(cells) == 1, (
+        f"{path.name}: expected one code cell tagged 'slide', found {len(cells)}")
     want = slide_code(int(path.name[:2]))
     have = quoted(cells[0])
+    first = next((i for i, (a, b) in enumerate(zip(have, want, strict=False)) if a != b),
+                 min(len(have), len(want)))
     assert have == want, (
         f"{path.name}: the slide cell differs from {TALK}/slide{path.name[:2]}.py; "
-        f"first difference at line {next((i for i, (a, b) in enumerate(zip(have, want)) if a != b), min(len(have), len(want)))}")
+        f"first difference at line {first}")
