@@ -43,8 +43,8 @@ class History:
     Per epoch, ``epochs`` is a dict of equal-length lists: ``"epoch"`` (1, 2, ...),
     ``"step"`` (updates done at the epoch's end), ``"train_loss"``, ``"val_loss"``,
     ``"train_<metric>"``, ``"val_<metric>"``, ``"lr/<group name>"`` (the lr the next
-    update will use) and ``"seconds"``. ``skipped`` lists the update indices whose
-    non-finite loss was skipped (``fit(on_nan="skip")``).
+    update will use) and ``"seconds"``; ``num_epochs`` counts them. ``skipped`` lists the
+    update indices whose non-finite loss was skipped (``fit(on_nan="skip")``).
 
     Example::
 
