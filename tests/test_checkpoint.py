@@ -307,3 +307,32 @@ def test_position_tracks_only_after_updates_and_resumes_at_the_same_batch():
     assert not untracked.resumable
     with pytest.raises(RuntimeError, match="resumable"):
         untracked.where()
+
+
+def test_a_write_killed_midway_leaves_the_old_checkpoint_and_the_next_write_cleans_up(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    path, _ = written(tmp_path)
+    good = path.read_bytes()
+    script = tmp_path / "slow_save.py"
+    script.write_text(
+        "import os, sys, time, torch\n"
+        "from lrnotes import checkpoint\n"
+        "real = os.fsync\n"
+        "def slow(fd):\n"
+        "    print('writing', flush=True); time.sleep(60)\n"
+        "os.fsync = slow\n"
+        "checkpoint.save({'model': torch.zeros(1000)}, sys.argv[1])\n")
+    proc = subprocess.Popen([sys.executable, str(script), str(path)], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "writing"  # the payload is in the temporary
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    leftovers = [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".ck.pt.")
+    assert path.read_bytes() == good
+    ckpt.load(path)
+    written(tmp_path)
+    assert sorted(os.listdir(tmp_path)) == ["ck.pt", "slow_save.py"]
