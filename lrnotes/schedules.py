@@ -19,6 +19,13 @@ Arguments counted in epochs convert to updates with :func:`epochs`
 (``step(epochs(30, steps_per_epoch))``), and :class:`per_epoch` holds a schedule constant within
 each epoch, as torch's per-epoch stepping does.
 
+:func:`attach` runs schedules on an optimizer: the lr, and any other numeric param-group value
+(``{"lr": ..., "weight_decay": ..., "betas": (..., None)}``), written in place where the value is
+a tensor so a compiled optimizer step never recompiles. A :class:`plateau` part reduces its level
+when a metric reported with :meth:`ScheduledLR.report` stalls (torch's ReduceLROnPlateau, inside a
+composition); :meth:`ScheduledLR.extend` (or :class:`extended`) grows a resumed run to more total
+updates with a continuous lr.
+
 Example::
 
     sched = attach(optimizer, warmup(cosine(total_steps=9500), steps=500))
@@ -35,6 +42,7 @@ import itertools
 import math
 import numbers
 import operator
+import sys
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -1188,6 +1196,7 @@ _RANGES: dict[str, tuple[float, float, bool]] = {
     "rho": (0.0, 1.0, True),
     "betas": (0.0, 1.0, False),
 }
+_ANY = (-sys.float_info.max, sys.float_info.max, True)  # any other key: finite
 # Keys whose schedules give the value itself (momentum's convention); the others multiply the
 # group's own value at attach time.
 _ABSOLUTE = ("momentum", "betas")
@@ -1197,7 +1206,7 @@ def _out_of_range(key: str, value: float) -> str | None:
     """Why ``value`` is not a valid ``group[key]``, or None if it is."""
     if not math.isfinite(value):
         return "it must be finite"
-    low, high, closed = _RANGES.get(key, (-math.inf, math.inf, False))
+    low, high, closed = _RANGES.get(key, _ANY)
     if value < low or value > high or (value == high and not closed):
         return f"it must be in [{low}, {high}{']' if closed else ')'}"
     return None
@@ -1241,6 +1250,7 @@ class _Drive:
     def __init__(self, label: str, schedule: Schedule, targets: list[tuple[str, int | None]],
                  bases: list[float] | None, states: dict[tuple, _PlateauState] | None = None):
         self.label, self.schedule, self.targets, self.bases = label, schedule, targets, bases
+        self.ranges = [_RANGES.get(key, _ANY) for key, _ in targets]
         self.states = states if states is not None else {
             path: _PlateauState(part) for path, part in _plateaus(schedule)}
         self.refresh()
@@ -1260,11 +1270,12 @@ class _Drive:
         """The writes of update ``t``, checked against each key's range (nothing written)."""
         value = self.lookup(t)
         writes = []
-        for i, (group, (key, index)) in enumerate(zip(groups, self.targets, strict=True)):
+        for i, (group, (key, index), (low, high, closed)) in enumerate(
+                zip(groups, self.targets, self.ranges, strict=True)):
             v = value if self.bases is None else self.bases[i] * value
-            why = _out_of_range(key, v)
-            if why is not None:
-                raise self._fail(i, t, v, why)
+            # NaN and +-inf fail both comparisons (high is inf only where it is excluded)
+            if not (low <= v < high or (closed and v == high)):
+                raise self._fail(i, t, v, _out_of_range(key, v) or "")
             writes.append((group, key, index, v))
         return writes
 
@@ -1279,7 +1290,7 @@ class _Drive:
         times, values = times[kept], values[kept]
         for i, (key, _) in enumerate(self.targets):
             scaled = values if self.bases is None else self.bases[i] * values
-            low, high, closed = _RANGES.get(key, (-math.inf, math.inf, False))
+            low, high, closed = _RANGES.get(key, _ANY)
             bad = ~np.isfinite(scaled) | (scaled < low) | (scaled > high)
             if not closed:
                 bad |= scaled == high
@@ -1644,8 +1655,30 @@ class ScheduledLR(LRScheduler):
         """Check :meth:`state_dict`'s output against this scheduler, then restore it.
 
         Nothing changes unless all of it is valid: the count mode, the number of param groups,
-        the driven keys, every schedule, base value and plateau state, and the values of ``t``.
+        the driven keys, every schedule, base value and plateau state, and the values of ``t``
+        (see :meth:`check_state_dict`).
         """
+        drives, last_epoch, updates, step_count, writes = self._loaded(state_dict)
+        self._drives = drives
+        self.last_epoch, self._updates, self._step_count = last_epoch, updates, step_count
+        self.base_lrs = list(drives[0].bases)
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
+            group["initial_lr"] = base
+        self._write(writes)
+
+    def check_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Raise the ValueError/TypeError :meth:`load_state_dict` would raise; change nothing.
+
+        For a checkpoint that verifies every object it will load into before touching any.
+
+        Example::
+
+            sched.check_state_dict(checkpoint["scheduler"])   # raises naming what is wrong
+        """
+        self._loaded(state_dict)
+
+    def _loaded(self, state_dict: dict[str, Any]) -> tuple[list[_Drive], int, int, int, list]:
+        """Everything ``state_dict`` restores, validated, without changing anything."""
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"state_dict must be a dict from ScheduledLR.state_dict(), got "
                             f"{type(state_dict).__name__}")
@@ -1728,13 +1761,7 @@ class ScheduledLR(LRScheduler):
         order = [drive.label for drive in self._drives]
         drives.sort(key=lambda drive: order.index(drive.label))
         writes = [write for drive in drives for write in drive.plan(last_epoch, groups)]
-        # everything is valid: apply
-        self._drives = drives
-        self.last_epoch, self._updates, self._step_count = last_epoch, updates, step_count
-        self.base_lrs = list(drives[0].bases)
-        for group, base in zip(groups, self.base_lrs, strict=True):
-            group["initial_lr"] = base
-        self._write(writes)
+        return drives, last_epoch, updates, step_count, writes
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ScheduledLR:
         """An independent scheduler on the copied optimizer, with its own update counter."""

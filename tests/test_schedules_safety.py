@@ -115,10 +115,20 @@ def test_load_state_dict_refuses_bad_state_and_changes_nothing(state, match):
     opt, sched = _trained(groups=2)
     before = _snapshot(opt, sched)
     with pytest.raises(ValueError, match=match):
+        sched.check_state_dict(state)  # what a checkpoint verifies before loading anything
+    with pytest.raises(ValueError, match=match):
         sched.load_state_dict(state)
     assert _snapshot(opt, sched) == before
     _step(opt, sched)  # and it still runs: its step hook is in place
     assert sched.last_epoch == 6
+
+
+def test_check_state_dict_of_a_good_state_changes_nothing():
+    opt, sched = _trained(groups=2)
+    _, other = _trained(groups=2, schedule=cosine(50))
+    before = _snapshot(opt, sched)
+    sched.check_state_dict(other.state_dict())
+    assert _snapshot(opt, sched) == before
 
 
 def test_load_state_dict_of_the_other_count_mode_is_refused_both_ways():
