@@ -1,48 +1,96 @@
-"""Chapter 10's claims, read from the executed chapter."""
+"""Chapter 10's claims, read from the executed chapter.
 
-import pytest
+Margins measured with ``scripts/claims_margins.py --chapters 10 --seeds 0 1 2 --threads 1 2``
+(benchmarks/results/claims_margins/10_layerwise_rates.json): every claim holds in all six
+variants (SEED 0, 1, 2 x OMP_NUM_THREADS 1, 2)."""
+
+import numpy as np
+from margins import above, below, close, holds
 
 CH = "10_layerwise_rates"
 
 
+def test_the_slides_rates_fall_towards_the_head(c):
+    holds(c["slide_group_lrs"] == [0.01, 0.001, 0.0001], "slide: conv1, conv2, fc rates")
+    lrs = c["slide_group_lrs"]
+    holds(lrs[0] > lrs[1] > lrs[2], "slide: the head has the smallest rate")
+    holds(c["slide_group_sizes"] == [448, 4640, 11530], "slide: parameters per group")
+
+
+def test_the_slides_forward_needs_F_and_ten_by_ten_images(c):
+    holds(c["slide_error_without_F"] == "NameError: name 'F' is not defined", "F missing")
+    holds(c["slide_out_10_4"] == "(4, 10)", "10x10 images fit")
+    holds(c["slide_out_32_4"].startswith("RuntimeError: shape '[-1, 1152]' is invalid"),
+          "32x32 images fail")
+    holds(c["slide_out_32_9"] == "(196, 10)", "9 images of 32x32 give 196 rows")
+    holds(c["slide_out_8_9"] == "(4, 10)", "9 images of 8x8 give 4 rows")
+
+
 def test_param_groups_give_features_and_classifier_their_rates(c):
-    assert c["two_group_lrs"] == [1e-3, 1e-2]
+    holds(c["two_group_lrs"] == [1e-3, 1e-2], "two groups")
 
 
 def test_discriminative_rates_beat_one_rate_at_the_heads_rate_for_every_seed(c):
-    disc, head = c["disc_val_losses"], c["one_rate_head_val_losses"]
-    assert len(disc) == len(head) == c["seeds"] >= 3
-    assert all(d < 0.8 * h for d, h in zip(disc, head, strict=True))
-    ratios = [d / h for d, h in zip(disc, head, strict=True)]
-    assert c["disc_vs_head_rate_worst"] == pytest.approx(max(ratios))
+    disc, head = np.array(c["disc_val_losses"]), np.array(c["one_rate_head_val_losses"])
+    holds(len(disc) == len(head) == c["seeds"] == c["n_seeds"] >= 3, "three seeds")
+    below(np.max(disc / head), 1.0, "discriminative / head rate for all, worst seed")
+    close(c["disc_vs_head_rate_worst"], np.max(disc / head), "glued worst ratio")
 
 
-def test_the_best_single_rate_is_about_as_good(c):
-    # the chapter claims no win over a tuned single rate: only that they are comparable
-    best = min(c["one_rate_mean_val_losses"])
-    assert c["one_rate_best_val_loss"] == best
-    assert c["disc_vs_best_one"] == pytest.approx(c["disc_val_loss"] / best)
-    assert 0.5 < c["disc_vs_best_one"] < 2.0
-    # "smaller than the spread between seeds"
-    spread = c["disc_max"] - c["disc_min"]
-    assert abs(c["disc_val_loss"] - best) < spread
+def test_discriminative_rates_beat_the_slides_direction_for_every_seed(c):
+    disc, rev = np.array(c["disc_val_losses"]), np.array(c["reverse_val_losses"])
+    below(np.max(disc / rev), 1.0, "discriminative / slide's direction, worst seed")
+    close(c["disc_vs_reverse_worst"], np.max(disc / rev), "glued worst ratio")
+    close(c["reverse_val_loss"], np.mean(rev), "glued mean")
+
+
+def test_discriminative_rates_beat_the_best_of_three_single_rates_for_every_seed(c):
+    means = c["one_rate_mean_val_losses"]
+    close(c["one_rate_best_val_loss"], min(means), "best single rate by its mean")
+    disc, best = np.array(c["disc_val_losses"]), np.array(c["best_one_val_losses"])
+    close(np.mean(best), min(means), "the best single rate's seeds")
+    below(np.max(disc / best), 1.0, "discriminative / best single rate, worst seed")
+    close(c["disc_vs_best_one_worst"], np.max(disc / best), "glued worst ratio")
+    close(c["disc_vs_best_one"], c["disc_val_loss"] / min(means), "glued ratio of means")
+    holds(c["disc_wins_vs_best_one"] == len(disc), "wins on every seed")
+    holds(c["disc_wins_vs_best_one_words"] == f"all {len(disc)} seeds", "glued words")
+    close(c["disc_min"], disc.min(), "glued min")
+    close(c["disc_max"], disc.max(), "glued max")
 
 
 def test_frozen_features_vary_between_seeds(c):
     frozen = c["frozen_val_losses"]
-    assert c["frozen_min"] == min(frozen) and c["frozen_max"] == max(frozen)
-    assert c["frozen_max"] > 1.5 * c["frozen_min"]
+    close(c["frozen_min"], min(frozen), "glued min")
+    close(c["frozen_max"], max(frozen), "glued max")
+    above(c["frozen_max"], 1.5 * c["frozen_min"], "frozen max / 1.5 x frozen min")
 
 
 def test_layerwise_decay_follows_the_formula(c):
     head, decay = c["head_lr"], c["decay"]
     layers, lrs = zip(*c["layer_lrs"], strict=True)
-    assert layers == ("features.0", "features.3", "classifier.1", "classifier.3")
-    lrs = list(lrs)
+    holds(layers == ("features.0", "features.3", "classifier.1", "classifier.3"), "layers")
     depths = range(len(lrs) - 1, -1, -1)
-    assert lrs == [head * decay**d for d in depths]
+    for lr, depth in zip(lrs, depths, strict=True):
+        close(lr, head * decay**depth, f"lr at depth {depth}")
 
 
 def test_group_rates_keep_their_ratios_under_a_schedule(c):
-    assert c["lrs_equal_base_times_schedule"] is True
-    assert c["max_ratio_deviation"] <= 1e-15
+    holds(c["lrs_equal_base_times_schedule"] and c["lr_mismatches"] == 0, "exact rates")
+    holds(c["lr_entries"] == 400, "100 updates x 4 groups")
+    close(c["max_ratio_deviation"], 0.0, "ratios kept", abs=1e-15)
+
+
+def test_solution_1_the_best_decay_lies_between_the_extremes(c):
+    losses = dict(zip(c["sweep_decays"], c["sweep_losses"], strict=True))
+    close(c["sweep_best_decay"], min(losses, key=losses.get), "glued best decay")
+    close(losses[c["decay"]], c["disc_val_loss"], "DECAY's sweep point = the chapter's run",
+          rel=1e-9)
+    close(c["sweep_decay_one"], c["one_rate_head_val_loss"], "DECAY = 1 is one rate for all",
+          rel=1e-9)
+    best = min(losses.values())
+    above(losses[1.0], best, "DECAY = 1 is not the best")
+    above(losses[min(losses)], best, "the smallest decay is not the best")
+
+
+def test_solution_2_finds_the_two_parts(c):
+    holds(c["default_layers"] == ["features", "classifier"], "direct children")

@@ -1,11 +1,17 @@
 """Chapter 11's claims, read from the executed chapter (quick profile); and its full profile,
 CIFAR-10 with ResNet-18, run end to end on tiny files in CIFAR-10's real on-disk format, so that
-a reader's GPU run goes down a path the tests have run."""
+a reader's GPU run goes down a path the tests have run.
+
+Margins measured with ``scripts/claims_margins.py --chapters 11 --seeds 0 1 2 --threads 1 2``
+(benchmarks/results/claims_margins/11_image_classification.json): every claim holds in all
+six variants (SEED 0, 1, 2 x OMP_NUM_THREADS 1, 2)."""
 
 import math
 from itertools import pairwise
 
+import numpy as np
 import pytest
+from margins import above, below, close, holds
 from notebooks import run_chapter
 from test_data import cifar_files
 
@@ -13,48 +19,96 @@ CH = "11_image_classification"
 SCHEDULES = {"plateau", "one_cycle", "warmup_cosine"}
 
 
+def test_the_slides_copy_steps_the_plateau_rule_on_the_training_loss(c):
+    losses = c["slide_epoch_losses"]
+    holds(len(losses) == c["slide_epochs_run"] == 3, "the copy ran its 3 epochs")
+    holds(c["slide_train_images"] == 256, "on 256 images")
+    close(c["slide_plateau_best"], min(losses), "the rule's best = the lowest training loss",
+          abs=5e-5)
+    close(c["slide_last_avg_loss"], losses[-1], "last printed loss", abs=5e-5)
+    holds(c["slide_patience"] == 5, "the slide's patience")
+    close(c["slide_final_lr"], 0.1, "no cut within the patience")
+    holds(c["slide_warned_pretrained"], "pretrained=False warns")
+
+
 def test_imagenet_stem_leaves_one_pixel_and_the_cifar_stem_four_by_four(c):
-    assert c["imagenet_layer4"] == "512 x 1 x 1"
-    assert c["cifar_layer4"] == "512 x 4 x 4"
+    holds(c["imagenet_layer4"] == "512 x 1 x 1", "ImageNet stem")
+    holds(c["cifar_layer4"] == "512 x 4 x 4", "CIFAR stem")
 
 
 def test_page_says_which_profile_made_it(c):
-    assert (c["profile"], c["dataset"], c["model_name"]) == ("quick", "digits", "small ResNet")
-    assert c["total_steps"] == c["epochs"] * c["steps_per_epoch"]
+    holds((c["profile"], c["dataset"], c["model_name"]) == ("quick", "digits", "small ResNet"),
+          "quick profile")
+    holds(c["total_steps"] == c["epochs"] * c["steps_per_epoch"], "total steps")
+    holds(c["n_seeds"] >= 3, "three seeds")
 
 
-def test_all_three_schedules_reach_high_accuracy(c):
-    assert set(c["final_acc"]) == SCHEDULES
-    assert c["min_acc"] == min(c["final_acc"].values())
-    assert c["min_acc"] >= 0.95
+def test_all_three_schedules_reach_high_accuracy_on_every_seed(c):
+    holds(set(c["final_accs"]) == SCHEDULES, "three schedules")
+    accs = [a for runs in c["final_accs"].values() for a in runs]
+    holds(len(accs) == 3 * c["n_seeds"], "every seed")
+    close(c["min_acc"], min(accs), "glued min")
+    above(c["min_acc"], 0.9, "lowest final accuracy / 0.9")
+    for key, runs in c["final_accs"].items():
+        close(c["final_acc"][key], np.mean(runs), f"glued mean {key}")
 
 
-def test_the_three_end_within_a_few_points(c):
-    accs = c["final_acc"].values()
-    assert c["acc_spread"] == pytest.approx(max(accs) - min(accs))
-    assert c["acc_spread"] <= 0.03
-    assert c["spread_images"] == round(c["acc_spread"] * c["val_size"])
+def test_the_seed_moves_the_result_about_as_much_as_the_schedule(c):
+    means = c["final_acc"].values()
+    close(c["acc_spread"], max(means) - min(means), "glued spread of the means")
+    seed_spread = max(max(a) - min(a) for a in c["final_accs"].values())
+    close(c["seed_spread"], seed_spread, "glued spread between seeds")
+    below(c["acc_spread"], 0.03, "spread of the means / 3 points")
+    holds(c["spread_images"] == round(c["acc_spread"] * c["val_size"]), "in images")
 
 
 def test_planned_schedules_run_their_length_and_end_near_zero(c):
     total = c["total_steps"]
-    assert c["planned_steps"] == {"one_cycle": total, "warmup_cosine": total}
+    holds(c["planned_steps"] == {"one_cycle": total, "warmup_cosine": total}, "their length")
     for key in ("one_cycle", "warmup_cosine"):
-        assert 0 < c["last_lr"][key] < 1e-3 * c["lr"]
-    assert c["one_cycle_last_lr"] == pytest.approx(c["lr"] / 25 / 1e4)
-    assert abs(c["one_cycle_peak_step"] - (0.3 * total - 1)) <= 1
-    assert c["one_cycle_peak_lr"] == pytest.approx(c["lr"], rel=1e-3)
+        # the rate fit recorded equals the closed form's last value: float32 or float64
+        # storage, any torch version
+        close(c["last_lr"][key], c["planned_last_lr"][key], f"{key}: last lr", rel=1e-6)
+        below(c["last_lr"][key], 1e-3 * c["lr"], f"{key}: last lr / 1e-3 lr")
+    close(c["one_cycle_last_lr"], c["lr"] / 25 / 1e4, "one-cycle's final lr", rel=1e-6)
+    holds(abs(c["one_cycle_peak_step"] - (0.3 * total - 1)) <= 1, "peak at 30 %")
+    close(c["one_cycle_peak_fraction"], (c["one_cycle_peak_step"] + 1) / total,
+          "glued fraction")
+    holds(abs(c["one_cycle_peak_fraction"] - 0.3) <= 1 / total, "glued fraction ~ 30 %")
+    close(c["one_cycle_peak_lr"], c["lr"], "one-cycle's peak", rel=1e-3)
 
 
 def test_plateau_rule_only_cuts_by_its_factor(c):
     lrs = c["plateau_epoch_lrs"]
-    assert len(lrs) == c["epochs"]
-    assert all(b <= a for a, b in pairwise([c["lr"], *lrs]))
+    holds(len(lrs) == c["epochs"], "one lr per epoch")
+    holds(all(b <= a for a, b in pairwise([c["lr"], *lrs])), "never raises the rate")
     for lr in lrs:
         k = round(math.log(lr / c["lr"], 0.1))
-        assert lr == pytest.approx(c["lr"] * 0.1**k)
-    assert c["plateau_cuts"] == sum(b < a for a, b in pairwise([c["lr"], *lrs]))
-    assert c["last_lr"]["plateau"] == pytest.approx(lrs[-1])
+        close(lr, c["lr"] * 0.1**k, "a power of the factor", rel=1e-9)
+    holds(c["plateau_cuts"] == sum(b < a for a, b in pairwise([c["lr"], *lrs])), "cuts")
+    # the last update ran at the rate of the last epoch, before that epoch's plateau step
+    close(c["last_lr"]["plateau"], [c["lr"], *lrs][-2], "last update's lr")
+
+
+def test_plateau_on_the_training_loss_cuts_no_more_often(c):
+    train, val = c["train_plateau_cuts"], c["val_plateau_cuts"]
+    holds(len(train) == len(val) == c["n_seeds"], "every seed")
+    holds(c["train_plateau_cuts_total"] == sum(train), "glued total (train)")
+    holds(c["val_plateau_cuts_total"] == sum(val), "glued total (val)")
+    holds(sum(train) <= sum(val), "fewer cuts on the training loss")
+    above(c["train_loss_fell"], c["val_loss_fell"], "training loss falls more often")
+    close(c["train_plateau_acc"], np.mean(c["train_plateau_accs"]), "glued mean")
+    above(min(c["train_plateau_accs"]), 0.9, "still learns")
+
+
+def test_solutions(c):
+    losses = c["final_loss"]
+    holds(len(c["loss_winners"]) == c["n_seeds"], "one winner per seed")
+    holds(c["loss_winner_count"] == len(set(c["loss_winners"])), "glued count")
+    holds(set(c["loss_winners"]) <= set(losses), "winners are schedules")
+    holds(c["patience0_cuts"] >= c["patience3_cuts"], "a smaller patience cuts at least as often")
+    holds(c["patience_cuts"] == {"0": c["patience0_cuts"], "3": c["patience3_cuts"]},
+          "glued counts")
 
 
 # --- the full profile on tiny data --------------------------------------------------------
@@ -91,6 +145,7 @@ def test_full_profile_produces_its_results_table(full):
     for key in SCHEDULES:
         assert 0.0 <= full["final_acc"][key] <= 1.0
         assert math.isfinite(full["final_loss"][key])
+        assert len(full["final_accs"][key]) == full["n_seeds"] == 1
     total = full["total_steps"]
     assert full["planned_steps"] == {"one_cycle": total, "warmup_cosine": total}
     assert len(full["plateau_epoch_lrs"]) == FULL["FULL_EPOCHS"]
