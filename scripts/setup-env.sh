@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv (once) and install lrnotes with the book and test extras into it.
+# Create .venv (once) and install lrnotes with the notebooks, book, test and bench extras.
 # Used by scripts/book.sh and scripts/test.sh; safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,6 @@ fi
 stamp=.venv/.lrnotes-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[data,book,test,bench]"
+  .venv/bin/python -m pip install -q -e ".[data,notebooks,book,test,bench]"
   touch "$stamp"
 fi

@@ -21,6 +21,8 @@ STAMP_NAME = "lrnotes-build-stamp.json"
 # What an executed chapter depends on in the repository (the installed versions are added).
 SOURCES = ("lrnotes", "book", "_config.yml", "_toc.yml", "pyproject.toml")
 _IGNORED_PARTS = {"__pycache__", ".ipynb_checkpoints", "runs", "_build"}
+# Sources, not what executing a chapter may leave beside it (logs, checkpoints, data).
+_SOURCE_SUFFIXES = {".py", ".ipynb", ".md", ".bib", ".yml", ".yaml", ".toml", ".cfg"}
 
 
 class StaleBuildError(RuntimeError):
@@ -66,7 +68,7 @@ def run_chapter(notebook: Path | str, out_dir: Path, parameters: dict[str, Any] 
 
 
 def source_files(root: Path = ROOT) -> list[Path]:
-    """The files of ``SOURCES`` that git does not ignore (every file, outside a git checkout)."""
+    """The source files of ``SOURCES`` that git does not ignore (all, outside a git checkout)."""
     try:
         listed = subprocess.run(
             ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
@@ -77,7 +79,7 @@ def source_files(root: Path = ROOT) -> list[Path]:
         for name in SOURCES:
             path = root / name
             files += [path] if path.is_file() else sorted(path.rglob("*"))
-    return sorted(f for f in files if f.is_file()
+    return sorted(f for f in files if f.is_file() and f.suffix in _SOURCE_SUFFIXES
                   and not _IGNORED_PARTS.intersection(f.relative_to(root).parts))
 
 

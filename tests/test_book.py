@@ -89,6 +89,14 @@ def test_source_digest_covers_the_package_and_the_book_not_caches():
     assert not [k for k in digest if "__pycache__" in k or "/runs/" in k]
 
 
+def test_what_a_chapter_leaves_beside_it_does_not_make_the_build_stale(tmp_path):
+    _fake_build(tmp_path)
+    (tmp_path / "book" / "runs").mkdir()
+    (tmp_path / "book" / "runs" / "events.out.tfevents").write_bytes(b"x")
+    (tmp_path / "book" / "checkpoint.pt").write_bytes(b"x")
+    assert executed_glue("01_x", root=tmp_path) == {"rate": 0.1}
+
+
 def test_the_build_for_tests_starts_clean(monkeypatch, tmp_path):
     import notebooks
 
