@@ -305,9 +305,15 @@ def _atomic_write(path: Path, text: str) -> None:
 # Executing the chapters
 
 
+def _notebooks() -> list[Path]:
+    """The chapters, then any other executed page with claim tests (``book/guide.ipynb``)."""
+    pages = notebooks.chapters()
+    return pages + [p for p in sorted(BOOK.glob("*.ipynb")) if p not in pages]
+
+
 def find_chapter(spec: str) -> Path:
-    """``"06"``, ``"6"``, ``"06_gradient_clipping"`` or a path -> the chapter notebook."""
-    candidates = notebooks.chapters()
+    """``"06"``, ``"6"``, ``"06_gradient_clipping"``, ``"guide"`` or a path -> the notebook."""
+    candidates = _notebooks()
     stem = Path(spec).stem
     if stem.isdigit():
         stem = f"{int(stem):02d}"
@@ -318,11 +324,21 @@ def find_chapter(spec: str) -> Path:
     return found[0]
 
 
+def test_module_path(chapter: Path) -> Path | None:
+    """The test module that names the chapter in ``CH = "<stem>"``."""
+    pattern = re.compile(rf"^CH\s*=\s*[\"']{re.escape(chapter.stem)}[\"']", re.MULTILINE)
+    for path in sorted(TESTS.glob("test_*.py")):
+        if pattern.search(path.read_text()):
+            return path
+    return None
+
+
 def load_test_module(chapter: Path):
-    """Import ``tests/test_chNN.py`` for the chapter (fresh, under a private name)."""
-    path = TESTS / f"test_ch{chapter.stem.split('_')[0]}.py"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: chapter {chapter.stem} has no claim tests")
+    """Import the chapter's claim tests (fresh, under a private name)."""
+    path = test_module_path(chapter)
+    if path is None:
+        raise FileNotFoundError(f"no tests/test_*.py sets CH = {chapter.stem!r}: "
+                                f"{chapter.stem} has no claim tests")
     spec = importlib.util.spec_from_file_location(f"_claims_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -434,7 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chapters", nargs="+", default=None,
-                        help="chapter numbers or names (default: every chapter)")
+                        help="chapter numbers or names, or guide (default: every notebook "
+                             "with claim tests)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--jobs", type=int, default=1, help="variants executed at once")
@@ -458,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.table_only:
         try:
             chapters = ([find_chapter(c) for c in args.chapters] if args.chapters
-                        else notebooks.chapters())
+                        else [p for p in _notebooks() if test_module_path(p)])
         except ValueError as error:
             parser.error(str(error))
         for chapter in chapters:

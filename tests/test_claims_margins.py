@@ -158,5 +158,7 @@ def test_claim_tests_take_only_functions_of_c():
 def test_find_chapter_accepts_numbers_and_names():
     assert cm.find_chapter("1").stem.startswith("01_")
     assert cm.find_chapter("06").stem.startswith("06_")
+    assert cm.test_module_path(cm.find_chapter("06")).name == "test_ch06.py"
+    assert cm.test_module_path(cm.find_chapter("guide")).name == "test_guide.py"
     with pytest.raises(ValueError, match="chapters"):
         cm.find_chapter("99")
