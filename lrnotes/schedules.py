@@ -1134,7 +1134,9 @@ class extended(Schedule):
     def __post_init__(self) -> None:
         _schedule("schedule", self.schedule)
         at = _int("at", self.at, 0)
-        total = _int("total_steps", self.total_steps, at + 1)
+        total = _int("total_steps", self.total_steps, 1)
+        if total <= at:
+            raise ValueError(f"total_steps must be > at, got total_steps={total}, at={at}")
         end = self.schedule._end()
         if end is None:
             raise ValueError(f"schedule has no end to re-time (it never settles on a last value): "

@@ -16,12 +16,14 @@ from lrnotes.schedules import (
     cosine,
     cyclic,
     exponential,
+    extended,
     inverse_sqrt,
     join,
     linear,
     multistep,
     one_cycle,
     per_epoch,
+    plateau,
     polynomial,
     step,
     warm_restarts,
@@ -64,7 +66,19 @@ leaves = st.one_of(
               st.builds(one_cycle, st.integers(10, 300), st.floats(0.15, 0.45)), unit, unit),
     wsds(),
     st.builds(inverse_sqrt, st.integers(1, 100)),
+    st.builds(plateau, st.integers(0, 5), st.floats(0.0, 0.9), start=level),
 )
+
+
+@st.composite
+def extensions(draw, children):
+    """``extended(child, at, total_steps)`` where the child has an end to stretch."""
+    child = draw(children)
+    end = child._end()
+    if end is None or end == 0:
+        return child
+    at = draw(st.integers(0, end - 1))
+    return extended(child, at, draw(st.integers(at + 1, at + 400)))
 
 
 @st.composite
@@ -81,6 +95,7 @@ schedules = st.recursive(
         st.builds(warmup, children, st.integers(1, 50), st.none() | unit),
         st.builds(per_epoch, children, st.integers(1, 10)),
         joins(children),
+        extensions(children),
     ),
     max_leaves=6,
 )
@@ -144,3 +159,65 @@ def test_attached_lrs_are_the_schedule_times_base(schedule, base):
         lrs.append(opt.param_groups[0]["lr"])
         sched.step()
     np.testing.assert_array_equal(np.array(lrs), base * schedule.values(600))
+
+
+@PROPS
+@given(schedules)
+def test_the_end_is_where_the_schedule_starts_to_hold(schedule):
+    end = schedule._end()
+    if end is not None and end < 5000 and "raise" not in repr(schedule):
+        tail = schedule.values(end + 200)[end:]
+        np.testing.assert_array_equal(tail, tail[0])
+
+
+# --- bad input: any junk is a TypeError or ValueError naming the argument, never coerced ------
+
+junk = st.one_of(st.none(), st.booleans(), st.text(max_size=3), st.just("0.5"),
+                 st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**20, 10**20),
+                 st.lists(st.integers(-3, 3), max_size=3), st.just(lambda t: 1.0),
+                 st.just(object()), st.just(np.bool_(True)))
+
+VALID = {
+    constant: dict(value=0.5),
+    linear: dict(start=0.1, end=1.0, steps=10),
+    step: dict(step_size=5, gamma=0.5),
+    multistep: dict(milestones=[3, 8], gamma=0.5),
+    exponential: dict(gamma=0.9),
+    polynomial: dict(total_steps=20, power=2.0, final=0.1),
+    cosine: dict(total_steps=20, final=0.1, after="hold"),
+    warm_restarts: dict(period=5, period_mult=2.0, decay=0.9, final=0.0),
+    cyclic: dict(low=0.1, high=1.0, half_cycle=4, mode="triangular", gamma=1.0,
+                 half_cycle_down=3),
+    one_cycle: dict(total_steps=100, peak_at=0.3, start=0.04, final=1e-4, anneal="cos",
+                    three_phase=False, after="hold"),
+    wsd: dict(total_steps=100, warmup_steps=10, decay_steps=20, decay="linear", final=0.0),
+    inverse_sqrt: dict(warmup_steps=4),
+    warmup: dict(schedule=cosine(10), steps=3, start=0.0),
+    join: dict(parts=[cosine(10), constant(0.1)], boundaries=[10]),
+    per_epoch: dict(schedule=cosine(10), steps_per_epoch=5),
+    plateau: dict(patience=2, factor=0.5, threshold=1e-4, threshold_mode="rel", mode="min",
+                  cooldown=1, final=0.0, eps=1e-8, start=1.0),
+    extended: dict(schedule=cosine(10), at=5, total_steps=30),
+}
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.sampled_from(sorted(VALID, key=lambda c: c.__name__)), st.data(), junk)
+def test_junk_in_any_argument_is_refused_naming_it_or_is_a_valid_schedule(cls, data, value):
+    name = data.draw(st.sampled_from(sorted(VALID[cls])))
+    kwargs = {**VALID[cls], name: value}
+    try:
+        schedule = cls(**kwargs)
+    except (TypeError, ValueError) as error:
+        assert name in str(error), (name, value, error)
+        return
+    # accepted: then it is a real schedule of finite, non-negative numbers, never a coercion
+    assert not isinstance(value, (bool, np.bool_, str)) or name in ("after", "mode", "anneal",
+                                                                    "decay", "threshold_mode",
+                                                                    "three_phase")
+    try:
+        values = schedule.values(50)
+    except ValueError as error:  # e.g. gamma=1e6 overflows: said when evaluated, with the step
+        assert f"{schedule!r} is inf at t=" in str(error)
+        return
+    assert np.isfinite(values).all() and (values >= 0).all()
