@@ -207,8 +207,27 @@ def page_chrome(soup, page: Path, root: Path) -> list[str]:
     return problems
 
 
+def fields_listed_twice(soup, page: Path, root: Path) -> list[str]:
+    """API entries whose parameters are listed again as bare, undocumented attributes."""
+    problems = []
+    for cls in soup.select("dl.py.class"):
+        body = cls.find("dd")
+        if body is None:
+            continue
+        params = {strong.get_text() for field in body.find_all("dl", class_="field-list",
+                                                               recursive=False)
+                  for strong in field.find_all("strong")}
+        for attr in body.find_all("dl", class_="attribute", recursive=False):
+            name = attr.select_one(".sig-name")
+            described = attr.find("dd")
+            if name and name.get_text() in params and not (described and described.get_text(
+                    strip=True)):
+                problems.append(f"{cls.dt.get('id')}: {name.get_text()} listed twice")
+    return problems
+
+
 CHECKS = [progress_bars, echoed_values, oversized_images, wide_tables, nbval_markers,
-          broken_links, page_chrome]
+          broken_links, page_chrome, fields_listed_twice]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,3 +351,16 @@ def test_duplicate_page_chrome_is_found(tmp_path):
     mobile = f'<div class="navbar-persistent--mobile">{search}</div>'
     assert len(page_chrome(*_page(tmp_path, thebe * 2 + search * 2))) == 2
     assert page_chrome(*_page(tmp_path, thebe + search + mobile)) == []
+
+
+def test_fields_listed_twice_are_found(tmp_path):
+    def api(attr_doc: str) -> str:
+        return ('<dl class="py class"><dt id="lrnotes.schedules.constant">constant</dt><dd>'
+                '<dl class="field-list simple"><dt>Parameters</dt><dd><p><strong>value</strong>'
+                ' (<em>float</em>)</p></dd></dl><dl class="py attribute"><dt>'
+                f'<span class="sig-name descname">value</span></dt><dd>{attr_doc}</dd></dl>'
+                "</dd></dl>")
+
+    assert fields_listed_twice(*_page(tmp_path, api(""))) == [
+        "lrnotes.schedules.constant: value listed twice"]
+    assert fields_listed_twice(*_page(tmp_path, api("<p>The multiplier.</p>"))) == []
