@@ -1628,7 +1628,15 @@ class ScheduledLR(LRScheduler):
         self._write(writes)
 
     def detach(self) -> None:
-        """Stop driving the optimizer (its update counter is removed); ``step()`` then raises."""
+        """Stop driving the optimizer (its update counter is removed); ``step()`` then raises.
+
+        The optimizer keeps its current values; another schedule may then be attached.
+
+        Example::
+
+            sched.detach()
+            sched = attach(optimizer, constant(1.0))     # base lr: the lr at this moment
+        """
         if self._hook is not None:
             self._hook.remove()
             self._finalizer.detach()

@@ -22,6 +22,7 @@ from lrnotes.schedules import (
     join,
     linear,
     one_cycle,
+    per_epoch,
     plateau,
     warmup,
     wsd,
@@ -385,3 +386,23 @@ def test_extend_refuses_a_schedule_with_nothing_left():
     sched = attach(opt, cosine(50), count="calls", replace=True)
     with pytest.raises(ValueError, match="total_steps"):
         sched.extend(0)
+
+
+def test_plateau_inside_warmup_and_per_epoch_counts_only_while_it_runs():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = attach(opt, warmup(plateau(patience=0, factor=0.5), 4), count="calls")
+    sched.report(1.0)  # t = 0: the ramp runs, not the plateau
+    assert sched.state_dict()["plateaus"]["lr"][0]["reports"] == 0
+    for _ in range(4):
+        sched.step()
+    sched.report(1.0)
+    sched.report(1.0)  # no improvement, patience 0: halved
+    assert sched.state_dict()["plateaus"]["lr"][0]["reports"] == 2
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.05, rel=1e-15)
+    sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.05, rel=1e-15)
+    sched = attach(opt, per_epoch(plateau(patience=0, factor=0.5), 3), count="calls",
+                   replace=True)  # base: the lr now, 0.05
+    sched.report(2.0)
+    sched.report(2.0)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.025, rel=1e-15)
