@@ -4,6 +4,8 @@
 #
 #   bash scripts/floors.sh                 # venv in .venv-floors, then the unit tests
 #   PYTHON=python3.11 bash scripts/floors.sh -x -k schedules    # extra arguments go to pytest
+#   FLOOR_PINS="torch==2.6.0 torchvision==0.21.0" FLOORS_VENV=/tmp/f26 bash scripts/floors.sh
+#                                  # try another floor before declaring it (replaces those pins)
 #
 # The floors are read from pyproject.toml: each `name>=X` of the core dependencies and of the
 # `data` and `notebooks` extras is installed as `name==X` (so `torch>=2.3` tests torch 2.3.0,
@@ -55,6 +57,12 @@ if [ "$python_here" != "$python_floor" ]; then
 fi
 
 mapfile -t floors < <(read_floors floors)
+for pin in ${FLOOR_PINS:-}; do
+  name=${pin%%[=<>~]*}
+  for i in "${!floors[@]}"; do
+    [ "${floors[$i]%%==*}" = "$name" ] && floors[$i]=$pin
+  done
+done
 mapfile -t test_tools < <(read_floors test)
 echo "floors: Python $python_here ${floors[*]}"
 
