@@ -221,3 +221,39 @@ def test_junk_in_any_argument_is_refused_naming_it_or_is_a_valid_schedule(cls, d
         assert f"{schedule!r} is inf at t=" in str(error)
         return
     assert np.isfinite(values).all() and (values >= 0).all()
+
+
+def _drive_run(spec, n, metrics, stop=None):
+    """(lr, weight_decay) of both groups per step; with ``stop``, save there and rebuild."""
+    import io
+
+    def build():
+        params = [torch.nn.Parameter(torch.zeros(1)) for _ in range(2)]
+        opt = torch.optim.AdamW([{"params": [params[0]], "weight_decay": 0.1},
+                                 {"params": [params[1]], "lr": 0.03, "weight_decay": 0.0}],
+                                lr=0.2)
+        return opt, attach(opt, spec, count="calls")
+
+    opt, sched = build()
+    seen = []
+    for t in range(n):
+        if t == stop:
+            buffer = io.BytesIO()
+            torch.save(sched.state_dict(), buffer)
+            buffer.seek(0)
+            opt, sched = build()
+            sched.load_state_dict(torch.load(buffer, weights_only=True))
+        seen.append([(g["lr"], g["weight_decay"], g["betas"]) for g in opt.param_groups])
+        sched.step()
+        if sched.reads_metric and t % 3 == 0:
+            sched.report(metrics[t // 3])
+    return seen
+
+
+@settings(max_examples=25, deadline=None, database=None)
+@given(schedules, schedules, st.integers(1, 59),
+       st.lists(st.floats(0.0, 2.0), min_size=20, max_size=20))
+def test_any_driven_keys_resume_exactly(lr, weight_decay, stop, metrics):
+    spec = {"lr": lr, "weight_decay": weight_decay, "betas": (None, constant(0.99))}
+    full = _drive_run(spec, 60, metrics)
+    assert _drive_run(spec, 60, metrics, stop) == full
