@@ -4,7 +4,9 @@ Checked with ``scripts/claims_margins.py`` under SEED in {0, 1, 2} x OMP_NUM_THR
 {1, 2} (see ``benchmarks/results/claims_margins/04_adam.json``). Which of Adam's and SGD's
 good bands is wider changes with the seed, so it is reported (a glued count), not asserted.
 AdamW's smaller weight norm is a small but systematic effect of the decay (same seed, same
-batches), so its margin is close to 1 by design."""
+batches), so its margin is close to 1 by design. The slide's run (stand-in data seeded with
+SEED) beats predicting the mean target by x1.08 to x1.44 over seeds 0 to 5; it is
+deterministic for a seed."""
 
 import math
 import statistics
