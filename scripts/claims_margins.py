@@ -362,8 +362,11 @@ def execute(chapter: Path, seed: int, threads: int, out_dir: Path,
     import nbformat
 
     out = out_dir / f"{chapter.stem}.s{seed}.t{threads}.ipynb"
+    # OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep instead of spinning, which changes
+    # no result (the thread count fixes the reduction order) but keeps a 2-thread run from
+    # crawling on a machine that is busy with other work.
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-               TQDM_DISABLE="1", PYTHONHASHSEED="0")
+               OMP_WAIT_POLICY="PASSIVE", TQDM_DISABLE="1", PYTHONHASHSEED="0")
     env.pop("MPLBACKEND", None)  # execute as the book build does: figures inline
     cmd = [sys.executable, "-m", "papermill", str(chapter), str(out), "-k", "python3",
            "--cwd", str(BOOK), "-p", "SEED", str(seed), "--execution-timeout", str(timeout),
@@ -455,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--jobs", type=int, default=1, help="variants executed at once")
-    parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep the executed notebooks in this folder")
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="folder of the JSONs")
