@@ -1,39 +1,56 @@
-"""Chapter 5's claims, read from the executed chapter."""
+"""Chapter 5's claims, read from the executed chapter.
 
-import pytest
+Every claim goes through ``margins``. The slide's rates and the schedule tables are exact
+(closed forms); the warmup experiment is checked per seed. Checked under SEED in {0, 1, 2} x
+OMP_NUM_THREADS in {1, 2} (quick profile); the worst margins are in
+``benchmarks/results/claims_margins/05_warmup.json``.
+"""
+
+from margins import above, close, holds
 
 CH = "05_warmup"
 
 
-def test_the_slides_warmup_ignores_initial_lr_and_starts_at_zero(c):
-    assert c["slide_ignores_initial_lr"] is True
-    assert c["slide_first_lr"] == 0.0
-    assert c["slide_lrs"][:6] == pytest.approx([0.0, 0.02, 0.04, 0.06, 0.08, 0.1], rel=1e-12)
+def test_the_slides_warmup_ramps_to_initial_lr_then_jumps_to_the_base_rate(c):
+    holds(c["slide_updates"] == 2000, "the slide's loop runs 100 epochs x 20 batches")
+    holds(c["slide_warmup"] == 1000, "the slide's warmup is 1000 updates")
+    close(c["slide_first"], c["slide_initial_lr"] / c["slide_warmup"],
+          "first update at initial_lr / W")
+    close(c["slide_last_warmup"], c["slide_initial_lr"], "update W - 1 at initial_lr")
+    close(c["slide_after_warmup"], c["slide_base_lr"], "update W at the base lr")
+    close(c["slide_jump"], 1000, "the jump at update W is 1000x", rel=1e-9)
 
 
-def test_the_first_update_at_lr_zero_does_not_move_the_weights(c):
-    assert c["first_update_moved"] is False
+def test_the_table_shows_the_same_ramp_and_jump(c):
+    lrs = c["table_slide_lrs"]
+    base, initial, w = c["base_lr"], c["initial_lr"], c["warmup_steps"]
+    for t, lr in enumerate(lrs):
+        expected = initial * (t + 1) / w if t < w else base
+        close(lr, expected, f"slide table row {t}", rel=1e-12)
+    close(c["table_slide_jump"], base / initial, "table jump = base / initial", rel=1e-12)
 
 
 def test_lrnotes_warmup_equals_torch_linear_lr_and_sequential_lr(c):
-    assert c["rows"] >= 10
-    assert c["warmup_vs_torch"] < 1e-12
+    holds(c["rows"] >= 10, "at least 10 rows compared")
+    close(c["warmup_vs_torch"], 0.0, "lrnotes vs LinearLR+SequentialLR", rel=0, abs=1e-12)
 
 
 def test_warmup_starts_where_asked_or_one_step_into_the_ramp(c):
-    assert c["lrnotes_first_lr"] == pytest.approx(c["initial_lr"], rel=1e-12)
-    assert c["default_first_lr"] == pytest.approx(0.1 / 6, rel=1e-12)  # base / (W + 1), W = 5
+    close(c["lrnotes_first_lr"], c["initial_lr"], "start= gives the first rate", rel=1e-12)
+    close(c["default_first_lr"], c["base_lr"] / (c["warmup_steps"] + 1),
+          "default first rate is base / (W + 1)", rel=1e-12)
 
 
 def test_same_budget_and_peak_with_and_without_warmup(c):
-    assert c["updates_cold"] == c["updates_warm"]
-    assert c["peak_lr_cold"] == pytest.approx(c["high_lr"], rel=1e-9)
-    assert c["peak_lr_warm"] == pytest.approx(c["high_lr"], rel=1e-9)
+    holds(c["updates_cold"] == c["updates_warm"], "same number of updates")
+    close(c["peak_lr_cold"], c["high_lr"], "peak rate without warmup", rel=1e-9)
+    close(c["peak_lr_warm"], c["high_lr"], "peak rate with warmup", rel=1e-9)
 
 
-def test_without_warmup_the_high_rate_fails_and_with_warmup_it_trains(c):
-    assert c["cold_final_train"] > 5 * c["warm_final_train"]
-    assert c["loss_ratio"] == pytest.approx(c["cold_final_train"] / c["warm_final_train"])
-    assert c["warm_final_val"] < 0.5 * c["cold_final_val"]
-    assert c["warm_final_acc"] > 0.93
-    assert c["cold_final_acc"] < c["warm_final_acc"] - 0.1
+def test_warmup_ends_ahead_in_every_seed(c):
+    above(c["loss_ratio"], 5.0, "smallest per-seed ratio of final train loss, cold / (5 x warm)")
+    above(c["warm_acc_worst"], c["cold_acc_best"], "worst warm / best cold validation accuracy")
+
+
+def test_solution_1_one_epoch_of_warmup_still_trains(c):
+    above(c["ex1_acc"], c["cold_acc_best"], "1-epoch warmup / best cold validation accuracy")
