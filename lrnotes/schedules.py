@@ -1271,14 +1271,14 @@ class _Drive:
     def plan(self, t: int, groups: list[dict[str, Any]]) -> list[tuple[dict, str, Any, float]]:
         """The writes of update ``t``, checked against each key's range (nothing written)."""
         value = self.lookup(t)
+        bases = self.bases
         writes = []
-        for i, (group, (key, index), (low, high, closed)) in enumerate(
-                zip(groups, self.targets, self.ranges, strict=True)):
-            v = value if self.bases is None else self.bases[i] * value
+        for i, (low, high, closed) in enumerate(self.ranges):
+            v = value if bases is None else bases[i] * value
             # NaN and +-inf fail both comparisons (high is inf only where it is excluded)
             if not (low <= v < high or (closed and v == high)):
-                raise self._fail(i, t, v, _out_of_range(key, v) or "")
-            writes.append((group, key, index, v))
+                raise self._fail(i, t, v, _out_of_range(self.targets[i][0], v) or "")
+            writes.append((groups[i], *self.targets[i], v))
         return writes
 
     def check_ahead(self, t: int) -> None:
