@@ -525,7 +525,9 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
         scheduler: a torch ``LRScheduler`` (lrnotes' ``attach`` gives one) bound to
             ``optimizer``, stepped after every update (``step_scheduler="batch"``) or
             every epoch (``"epoch"``). ``ReduceLROnPlateau`` is always stepped once per
-            epoch with the validation loss (the training loss without ``val_loader``).
+            epoch with the validation loss (the training loss without ``val_loader``); a
+            schedule with a ``plateau`` part gets the same metric through
+            ``scheduler.report`` at every epoch's end.
         clip: a ``max_norm`` (> 0) or a dict of :func:`lrnotes.clip.clip_gradients`
             arguments (``max_norm``, ``max_value``, ``agc``, ...). Always applied to
             the true gradients (unscaled first under a GradScaler).
@@ -667,6 +669,8 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
                 scheduler.step(values.get("val_loss", values["train_loss"]))
             elif scheduler is not None and step_scheduler == "epoch":
                 scheduler.step()
+            if getattr(scheduler, "reads_metric", False):  # an lrnotes plateau part
+                scheduler.report(values.get("val_loss", values["train_loss"]))
             for name, group in zip(history.group_names, optimizer.param_groups, strict=True):
                 values[f"lr/{name}"] = float(group["lr"])
             history.record_epoch(epoch=len(history.epochs.get("epoch", [])) + 1,

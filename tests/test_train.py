@@ -748,3 +748,23 @@ def test_exact_resume_in_process_on_the_device(device, tmp_path):
         assert a.device.type == device and torch.equal(a, b)
     assert h_full.state_dict()["loss"] == h_again.state_dict()["loss"]
     assert h_full.state_dict()["lr"] == h_again.state_dict()["lr"]
+
+
+def test_fit_reports_the_validation_loss_to_a_plateau_part_of_a_schedule():
+    from lrnotes import schedules as S
+
+    model = mlp()
+    train = DataLoader(blobs(64), batch_size=16)  # 4 updates per epoch
+    val = DataLoader(blobs(32, seed=1), batch_size=16)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = S.attach(optimizer, S.join([S.linear(0.1, 1.0, 4), S.plateau(patience=0, factor=0.5)],
+                                       [4]))
+    history = fit(model, train, optimizer, nn.CrossEntropyLoss(), epochs=3, val_loader=val,
+                  scheduler=sched, progress=False)
+    # the plateau part drives updates 4 on: it gets the reports of epochs 1, 2 and 3
+    assert sched.state_dict()["plateaus"]["lr"][0]["reports"] == 3
+    # each report after the first that does not improve on the best halves the level
+    val_losses = history.epochs["val_loss"]
+    stalls = sum(loss >= min(val_losses[:k]) * (1 - 1e-4) for k, loss in enumerate(val_losses)
+                 if k > 0)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5 ** stalls)
