@@ -24,6 +24,13 @@ Steps, each in its own process with its own time limit (their sum stays under 8 
 6. **LARS step**: ``LARS.step()`` (multi-tensor path) against ``SGD(momentum=0.9,
    foreach=True)`` on ResNet-18's parameters, alternating.
 
+A GPU machine that reaches no package index: on a machine that does, fetch the wheels the
+check needs (papermill, ipykernel, nbformat and their dependencies, about 20 MB), carry the
+folder over, and name it:
+
+    python scripts/gpu_check.py --fetch-wheels wheels --python-version 3.12   # here
+    LRNOTES_WHEELS=wheels bash scripts/gpu-check.sh                           # there
+
 The report is Markdown: ``benchmarks/results/gpu_check.md`` (``--out`` to move it; a dry run
 writes into the system's temporary folder unless told). The exit status is 0 only when
 every step passed. ``OMP_NUM_THREADS`` is kept at 1 unless set.
@@ -40,6 +47,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -68,7 +76,7 @@ INSTALL_SPEC = (".[notebooks,test]", "papermill>=2.5", "ipykernel>=6.25")
 LIMITS = {"install": 90, "device tests": 120, "chapter 11": 100, "chapter 12": 70,
           "fit throughput": 50, "LARS step": 30}
 # A dry run shares a small CPU with other work: its limits are this many times longer.
-DRY_RUN_SLACK = 4
+DRY_RUN_SLACK = 8
 SECTIONS = ("Machine", "Summary", *(f"{i}. {name}" for i, name in enumerate(LIMITS, 1)))
 
 
@@ -108,19 +116,21 @@ def _code_block(text: str) -> list[str]:
 
 
 def run_child(cmd: list[str], ctx: Context, limit: float) -> tuple[int | None, str, float]:
-    """Run ``cmd`` in the checkout; ``(exit status or None on timeout, output, seconds)``."""
+    """Run ``cmd`` in the checkout; ``(exit status or None on timeout, output, seconds)``.
+
+    The child leads a process group of its own, so that at its limit the processes it
+    started (a notebook's kernel) are stopped with it."""
     start = time.perf_counter()
-    try:
-        done = subprocess.run(cmd, cwd=ROOT, env=ctx.env, capture_output=True, text=True,
-                              timeout=limit)
-        code, output = done.returncode, done.stdout + done.stderr
-    except subprocess.TimeoutExpired as stopped:
-        out = stopped.stdout or b""
-        err = stopped.stderr or b""
-        output = (out.decode(errors="replace") if isinstance(out, bytes) else out) + (
-            err.decode(errors="replace") if isinstance(err, bytes) else err)
-        code = None
-        output += f"\n[stopped after its limit of {limit:.0f} s]"
+    with subprocess.Popen(cmd, cwd=ROOT, env=ctx.env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, start_new_session=True) as child:
+        try:
+            output, _ = child.communicate(timeout=limit)
+            code: int | None = child.returncode
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            output, _ = child.communicate()
+            code = None
+            output += f"\n[stopped after its limit of {limit:.0f} s]"
     return code, output, time.perf_counter() - start
 
 

@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ def test_dry_run_runs_every_step_and_writes_every_section(tmp_path):
     env.pop("OMP_NUM_THREADS", None)  # the script sets it to 1 itself
     done = subprocess.run(["bash", str(ROOT / "scripts" / "gpu-check.sh"), "--dry-run",
                            "--out", str(out)], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=1500)
+                          text=True, timeout=3600)
     assert out.exists(), done.stdout[-3000:] + done.stderr[-3000:]
     text = out.read_text()
     assert done.returncode == 0, text
@@ -189,3 +190,20 @@ def test_report_has_every_section_and_a_verdict():
     assert "**PASSED**" in text and "Dry run" not in text
     steps[3].status = "incomplete"
     assert "**FAILED**" in gpu_check.report([], steps, 6.0, dry_run=True)
+
+
+def test_a_step_past_its_limit_is_stopped_with_what_it_started(tmp_path):
+    ctx = context(tmp_path, cuda=False)
+    code, output, seconds = gpu_check.run_child(
+        ["bash", "-c", "sleep 300 & echo $!; wait"], ctx, 3)
+    assert code is None and "[stopped after its limit of 3 s]" in output and seconds < 60
+    grandchild = int(output.split()[0])
+    for _ in range(50):  # the kill is delivered at once; reaping may take a moment
+        try:
+            os.kill(grandchild, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"the step's own child {grandchild} outlived the step")
+    assert gpu_check.run_child(["bash", "-c", "echo ok; exit 3"], ctx, 30)[:2] == (3, "ok\n")
