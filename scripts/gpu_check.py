@@ -119,7 +119,8 @@ def run_child(cmd: list[str], ctx: Context, limit: float) -> tuple[int | None, s
     """Run ``cmd`` in the checkout; ``(exit status or None on timeout, output, seconds)``.
 
     The child leads a process group of its own, so that at its limit the processes it
-    started (a notebook's kernel) are stopped with it."""
+    started are stopped with it. (A notebook's kernel has a session of its own; it ends
+    when it sees papermill, its parent, gone: ipykernel's parent poller.)"""
     start = time.perf_counter()
     with subprocess.Popen(cmd, cwd=ROOT, env=ctx.env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, start_new_session=True) as child:
@@ -128,7 +129,10 @@ def run_child(cmd: list[str], ctx: Context, limit: float) -> tuple[int | None, s
             code: int | None = child.returncode
         except subprocess.TimeoutExpired:
             os.killpg(child.pid, signal.SIGKILL)
-            output, _ = child.communicate()
+            try:  # what it printed, unless a process outside the group holds the pipe open
+                output, _ = child.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                output = "(its output was lost)"
             code = None
             output += f"\n[stopped after its limit of {limit:.0f} s]"
     return code, output, time.perf_counter() - start
@@ -608,14 +612,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.fetch_wheels:
         return fetch_wheels(args.fetch_wheels, args.python_version)
 
+    if args.dry_run:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # the dry run is the CPU's, on any machine
     import torch
 
     started = time.perf_counter()
     out = args.out or (DRY_RUN_OUT if args.dry_run else DEFAULT_OUT)
     env = dict(os.environ, TQDM_DISABLE="1", PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
     env.setdefault("OMP_NUM_THREADS", "1")
-    if args.dry_run:
-        env["CUDA_VISIBLE_DEVICES"] = ""  # the dry run is the CPU's, on any machine
     data = os.environ.get("LRNOTES_DATA")
     with tempfile.TemporaryDirectory(prefix="lrnotes_gpu_check_") as work:
         ctx = Context(python=sys.executable, dry_run=args.dry_run,
