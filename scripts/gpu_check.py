@@ -73,7 +73,7 @@ NEEDED_MODULES = {"torch": "torch", "numpy": "numpy", "matplotlib": "matplotlib"
 INSTALL_SPEC = (".[notebooks,test]", "papermill>=2.5", "ipykernel>=6.25")
 
 # Seconds each step may take; their sum (with the report) keeps the check under 8 minutes.
-LIMITS = {"install": 90, "device tests": 120, "chapter 11": 100, "chapter 12": 70,
+LIMITS = {"install": 60, "device tests": 120, "chapter 11": 130, "chapter 12": 70,
           "fit throughput": 50, "LARS step": 30}
 # A dry run shares a small CPU with other work: its limits are this many times longer.
 DRY_RUN_SLACK = 8

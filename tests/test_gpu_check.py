@@ -207,3 +207,11 @@ def test_a_step_past_its_limit_is_stopped_with_what_it_started(tmp_path):
     else:
         pytest.fail(f"the step's own child {grandchild} outlived the step")
     assert gpu_check.run_child(["bash", "-c", "echo ok; exit 3"], ctx, 30)[:2] == (3, "ok\n")
+
+
+def test_the_steps_limits_add_up_to_under_eight_minutes():
+    """Each step is stopped at its limit, so the whole check on a GPU ends within their sum
+    (plus the report, seconds): issue 19's budget is 8 minutes on one GPU."""
+    assert list(gpu_check.LIMITS) == ["install", "device tests", "chapter 11", "chapter 12",
+                                      "fit throughput", "LARS step"]
+    assert sum(gpu_check.LIMITS.values()) <= 8 * 60 - 20
