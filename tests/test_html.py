@@ -20,9 +20,8 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import bs4
 import pytest
-
-bs4 = pytest.importorskip("bs4")  # comes with the book's tools
 
 COLUMN_PX = 688
 TOO_LARGE = 1.5  # an image drawn at less than 1 / 1.5 of its size has unreadable text
