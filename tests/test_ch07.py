@@ -1,9 +1,9 @@
 """Chapter 7's claims, read from the executed chapter.
 
 Every claim goes through ``margins``. The learning-rate comparison runs SEEDS seeds per rate
-and glues the worst case of each claim over them. Checked under SEED in {0, 1, 2} x
-OMP_NUM_THREADS in {1, 2} (quick profile) where
-``benchmarks/results/claims_margins/07_monitoring.json`` lists them.
+and glues the worst case of each claim over them. Checked on one run only: SEED=0,
+OMP_NUM_THREADS=1 (quick profile). The variants of ``scripts/claims_margins.py`` (SEED 0-2
+x 1-2 threads) are not measured yet.
 """
 
 import math

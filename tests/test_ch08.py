@@ -1,9 +1,9 @@
 """Chapter 8's claims, read from the executed chapter.
 
 Every claim goes through ``margins``. The slide's sweep is exact (its own arithmetic); the
-range test and the training runs are checked against measured bounds. Checked under SEED in
-{0, 1, 2} x OMP_NUM_THREADS in {1, 2} (quick profile) where
-``benchmarks/results/claims_margins/08_lr_finder.json`` lists them.
+range test and the training runs are checked against measured bounds. Checked on one run
+only: SEED=0, OMP_NUM_THREADS=1 (quick profile). The variants of
+``scripts/claims_margins.py`` (SEED 0-2 x 1-2 threads) are not measured yet.
 """
 
 import math
