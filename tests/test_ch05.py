@@ -54,3 +54,7 @@ def test_warmup_ends_ahead_in_every_seed(c):
 
 def test_solution_1_one_epoch_of_warmup_still_trains(c):
     above(c["ex1_acc"], c["cold_acc_best"], "1-epoch warmup / best cold validation accuracy")
+
+
+def test_solution_2_the_mlp_trains_without_warmup(c):
+    above(c["ex2_cold_acc_worst"], 0.9, "MLP without warmup: worst validation accuracy / 0.9")
