@@ -54,11 +54,13 @@ def test_clipping_was_active_on_some_updates(c):
     above(c["final_val_acc"], 0.9, "final validation accuracy of the recipe")
 
 
-def test_constant_rate_ends_with_a_higher_training_loss_in_every_seed(c):
+def test_constant_rate_ends_with_a_higher_mean_training_loss(c):
     full, constant = c["ablation"]["full recipe"], c["ablation"]["no cosine (constant)"]
-    ratios = [v / f for v, f in zip(constant["train_loss"], full["train_loss"], strict=True)]
-    close(min(ratios), c["constant_train_ratio"], "glued ratio")
-    above(c["constant_train_ratio"], 1.5, "constant / full training loss, every seed")
+    ratio = np.mean(constant["train_loss"]) / np.mean(full["train_loss"])
+    close(ratio, c["constant_train_ratio"], "glued ratio")
+    above(c["constant_train_ratio"], 1.5, "constant / full mean training loss")
+    holds(c["constant_higher_in"] == sum(a > b for a, b in zip(
+        constant["train_loss"], full["train_loss"], strict=True)), "glued count")
     spread = np.std(full["val_loss"])
     below(abs(np.mean(constant["val_loss"]) - np.mean(full["val_loss"])), spread,
           "|constant - full| mean val loss vs full's sd")
@@ -95,5 +97,3 @@ def test_solutions(c):
     spread = np.std(deep["full recipe"])
     holds(len(c["deep_up"]) == sum(np.mean(deep[n]) - np.mean(deep["full recipe"]) > spread
                                    for n in ("no warmup", "no clipping")), "glued list")
-    above(np.mean(deep["no warmup"]) - np.mean(deep["full recipe"]), 2 * spread,
-          "deep: no-warmup rise vs 2x full's sd")
