@@ -25,7 +25,7 @@ import tempfile
 import urllib.request
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http.client import HTTPException
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
-from lrnotes.env import optional_import
+from lrnotes.env import as_device, optional_import
 from lrnotes.progress import progress_bar
 
 Example = tuple[str, int]
@@ -70,6 +70,11 @@ def _check_seed(seed: Any) -> None:
         raise ValueError(f"seed must be in [0, 2**63 - 1], got {seed!r}")
 
 
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
 def _check_fraction(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number in (0, 1), got {value!r}")
@@ -90,6 +95,16 @@ def _read_text(path: Path) -> str:
 
 
 # --- data directory and downloads --------------------------------------------
+
+
+def _root(root: Any, default: Path) -> Path:
+    """``root`` as an expanded Path (``default`` when None); a wrong type names ``root``."""
+    if root is None:
+        return default
+    if isinstance(root, bool) or not isinstance(root, (str, os.PathLike)) or root == "":
+        raise TypeError(f"root must be a directory path (str or os.PathLike) or None, got "
+                        f"{root!r}")
+    return Path(root).expanduser()
 
 
 def data_dir() -> Path:
@@ -251,13 +266,11 @@ def make_loader(dataset: Dataset, *, batch_size: int, shuffle: bool, seed: int =
     _check_seed(seed)
     if collate_fn is not None and not callable(collate_fn):
         raise TypeError(f"collate_fn must be callable or None, got {collate_fn!r}")
-    if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
-        raise TypeError(f"dataset must be a map-style dataset (with __len__ and __getitem__), "
-                        f"got {type(dataset).__name__}")
-    try:
-        dev = torch.device(device) if device is not None else torch.device("cpu")
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"device must name a torch device, got {device!r}: {err}") from None
+    if (not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__")
+            or isinstance(dataset, (str, bytes, Mapping))):
+        raise TypeError(f"dataset must be a map-style dataset (items 0..len-1, such as a "
+                        f"TensorDataset or a list), got {type(dataset).__name__}")
+    dev = as_device(device) if device is not None else torch.device("cpu")
     size = len(dataset)  # type: ignore[arg-type]
     if size == 0:
         raise ValueError("dataset is empty (length 0); a loader needs at least one example")
@@ -348,6 +361,8 @@ def digits(*, batch_size: int = 64, val_fraction: float = 0.2, seed: int = 0,
             raise TypeError(f"{name} must be True or False, got {flag!r}")
     _check_fraction("val_fraction", val_fraction)
     _check_seed(seed)
+    if device is not None:
+        as_device(device)
     if loaders and (not _is_int(batch_size) or batch_size < 1):
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     load_digits = optional_import("sklearn.datasets", "lrnotes.data.digits()").load_digits
@@ -407,12 +422,14 @@ def cifar10(*, root: str | Path | None = None, batch_size: int = 128, subset: in
         >>> X, y = next(iter(train_loader)); X.shape
         torch.Size([128, 3, 32, 32])
     """
+    for name, flag in (("augment", augment), ("download", download), ("verify", verify)):
+        _check_bool(name, flag)
+    _check_seed(seed)
     optional_import("torchvision", "lrnotes.data.cifar10()")
     from torchvision import transforms
     from torchvision.datasets import CIFAR10
 
-    _check_seed(seed)
-    root = Path(root).expanduser() if root is not None else data_dir() / "cifar10"
+    root = _root(root, data_dir() / "cifar10")
     missing = [root / _CIFAR_DIR / f for f in _CIFAR_FILES if not (root / _CIFAR_DIR / f).exists()]
     if missing:
         if not download:
@@ -539,12 +556,18 @@ def sentences(*, sources: Sequence[str] = ("imdb", "yelp", "amazon"), val_fracti
         >>> len(train), len(val), train[0][0][:40], train[0][1]
         (2400, 600, 'A very, very, very slow-moving, aimless ', 0)
     """
-    if isinstance(sources, str) or not sources or not set(sources) <= set(_SENTENCE_FILES):
+    if isinstance(sources, (str, bytes)) or not isinstance(sources, Iterable):
         raise ValueError(f"sources must be a non-empty sequence drawn from "
                          f"{tuple(_SENTENCE_FILES)}, got {sources!r}")
+    sources = tuple(sources)
+    if (not sources or not all(isinstance(s, str) for s in sources)
+            or not set(sources) <= set(_SENTENCE_FILES)):
+        raise ValueError(f"sources must be a non-empty sequence drawn from "
+                         f"{tuple(_SENTENCE_FILES)}, got {sources!r}")
+    _check_bool("download", download)
     _check_fraction("val_fraction", val_fraction)
     _check_seed(seed)
-    root = Path(root).expanduser() if root is not None else data_dir()
+    root = _root(root, data_dir())
     paths = [root / _SENTENCES_DIR / _SENTENCE_FILES[s] for s in dict.fromkeys(sources)]
     missing = [p for p in paths if not p.exists()]
     if missing:
@@ -584,7 +607,8 @@ def imdb(*, root: str | Path | None = None, download: bool = True, max_reviews: 
                                     or not isinstance(max_reviews, int) or max_reviews < 1):
         raise ValueError(f"max_reviews must be an integer >= 1 or None, got {max_reviews!r}")
     _check_seed(seed)
-    root = Path(root).expanduser() if root is not None else data_dir()
+    _check_bool("download", download)
+    root = _root(root, data_dir())
     folders = [root / "aclImdb" / split for split in _IMDB_SPLITS]
     missing = [f for f in folders if not f.is_dir()]
     if missing:
@@ -733,6 +757,9 @@ class Vocab:
         ValueError, not a count from the end)."""
         if isinstance(indices, torch.Tensor):
             indices = indices.tolist()
+        if isinstance(indices, (str, bytes)) or not isinstance(indices, Iterable):
+            raise TypeError(f"indices must be an iterable of integers, got "
+                            f"{type(indices).__name__}")
         tokens = []
         for i in indices:
             if not _is_int(i):

@@ -7,6 +7,7 @@ import os
 import platform
 import random
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import torch
@@ -81,6 +82,39 @@ def pick_device(device: str | torch.device | None = "auto") -> torch.device:
         raise ValueError(
             "device='mps' was asked for, but torch.backends.mps.is_available() is False")
     return torch.device(device)
+
+
+def as_device(device: Any, name: str = "device") -> torch.device:
+    """``device`` (a ``torch.device``, a string such as ``"cuda:0"``, or a CUDA index) as a
+    :class:`torch.device`, checked: a malformed one, or a CUDA device that is not there, is a
+    ValueError naming ``name``. Unlike :func:`pick_device` there is no ``"auto"``.
+
+    Example::
+
+        >>> as_device("cpu")
+        device(type='cpu')
+    """
+    if isinstance(device, bool) or not isinstance(device, (str, int, torch.device)):
+        raise TypeError(f"{name} must be a torch.device, a device string or a CUDA index, "
+                        f"got {type(device).__name__} {device!r}")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise ValueError(f"{name}={device!r} is not a torch device: {err}") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (dev.index or 0) >= count:
+            raise ValueError(f"{name}={device!r}: this machine has {count} cuda device(s)")
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if not (mps is not None and mps.is_available()):
+            raise ValueError(f"{name}={device!r}: torch.backends.mps.is_available() is False")
+    elif dev.type not in ("cpu", "meta"):
+        try:
+            torch.empty(0, device=dev)
+        except RuntimeError as err:
+            raise ValueError(f"{name}={device!r} is not usable here: {err}") from None
+    return dev
 
 
 def seed_everything(seed: int) -> None:

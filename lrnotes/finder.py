@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from lrnotes.data import loader_generators
+from lrnotes.env import as_device
 from lrnotes.progress import progress_bar
 
 MODES = ("exp", "linear")
@@ -361,6 +362,9 @@ def lr_find(
         >>> lr = result.suggest("valley"); result.plot()
     """
     _check_objects(model, optimizer, scaler)
+    for name, flag in (("offload", offload), ("progress", progress)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
     _check_arguments(loader, val_loader, loss_fn, step_fn, start_lr, end_lr, num_steps, mode,
                      smoothing, diverge, accumulation_steps, clip)
     base_lrs = [float(group["lr"]) for group in optimizer.param_groups]
@@ -373,10 +377,7 @@ def lr_find(
     ratios = [base / base_lrs[reference] for base in base_lrs]
     if device is None:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"device must name a torch device, got {device!r}: {err}") from None
+    device = as_device(device)
     if step_fn is None:
         step_fn = _loss_step(loss_fn)
     sweep = _sweep_lazily(start_lr, end_lr, num_steps, mode)
@@ -398,8 +399,11 @@ def lr_find(
             optimizer.zero_grad(set_to_none=True)
             micro_losses = []
             for _ in range(accumulation_steps):
-                loss = step_fn(model, _to_device(next(batches), device))
-                scaled = loss / accumulation_steps
+                try:
+                    loss = step_fn(model, _to_device(next(batches), device))
+                except _BadBatch as err:
+                    raise TypeError(f"loader: {err}") from None
+                scaled = loss / float(accumulation_steps)
                 if scaler is not None:
                     scaled = scaler.scale(scaled)
                     snapshot.scaler_used = True
@@ -490,7 +494,8 @@ def _check_arguments(loader: Any, val_loader: Any, loss_fn: Any, step_fn: Any, s
         if function is not None and not callable(function):
             raise TypeError(f"{name} must be callable or None, got {type(function).__name__}")
     for name, data in (("loader", loader), ("val_loader", val_loader)):
-        if data is not None and not isinstance(data, Iterable):
+        if data is not None and (not isinstance(data, Iterable)
+                                 or isinstance(data, (str, bytes, dict))):
             raise TypeError(f"{name} must be an iterable of batches, got {type(data).__name__}")
     if loader is None:
         raise TypeError("loader must be an iterable of batches, got None")
@@ -528,7 +533,7 @@ def _sweep(start_lr: float, end_lr: float, num_steps: int, mode: str, first: int
            stop: int | None = None) -> np.ndarray:
     """The lrs of updates ``first .. stop - 1`` of the sweep (all of them by default)."""
     stop = num_steps if stop is None else stop
-    fraction = np.arange(first, stop, dtype=np.float64) / (num_steps - 1)
+    fraction = np.arange(first, stop, dtype=np.float64) / float(num_steps - 1)
     if mode == "exp":
         return start_lr * (end_lr / start_lr) ** fraction
     return start_lr + (end_lr - start_lr) * fraction
@@ -586,8 +591,17 @@ def _at_least_float32(loss: Tensor) -> Tensor:
     return loss.float() if loss.dtype in (torch.float16, torch.bfloat16) else loss
 
 
+class _BadBatch(TypeError):
+    """A batch that ``loss_fn`` cannot take; the caller names the loader it came from."""
+
+
 def _loss_step(loss_fn: Callable[[Any, Any], Tensor]) -> Callable[[nn.Module, Any], Tensor]:
     def step(model: nn.Module, batch: Any) -> Tensor:
+        if isinstance(batch, (str, bytes)) or not (isinstance(batch, (list, tuple))
+                                                    and len(batch) == 2):
+            raise _BadBatch(
+                f"with loss_fn every batch must be (inputs, targets), got "
+                f"{type(batch).__name__}; pass step_fn(model, batch) -> loss for other formats")
         inputs, targets = batch
         return loss_fn(model(inputs), targets)
 
@@ -598,7 +612,11 @@ def _loss_step(loss_fn: Callable[[Any, Any], Tensor]) -> Callable[[nn.Module, An
 def _validation_loss(model: nn.Module, val_loader: Iterable[Any],
                      step_fn: Callable[[nn.Module, Any], Tensor], device: torch.device) -> Tensor:
     model.eval()
-    losses = [_at_least_float32(step_fn(model, _to_device(batch, device))) for batch in val_loader]
+    try:
+        losses = [_at_least_float32(step_fn(model, _to_device(batch, device)))
+                  for batch in val_loader]
+    except _BadBatch as err:
+        raise TypeError(f"val_loader: {err}") from None
     model.train()
     if not losses:
         raise ValueError("val_loader yielded no batches: the range test needs at least one")

@@ -48,8 +48,12 @@ def plot_schedule(
     text = repr(schedules)
     named = schedules if isinstance(schedules, dict) else {
         text if len(text) <= 60 else text[:57] + "...": schedules}
+    from lrnotes.schedules import Schedule
+
+    if not isinstance(log, bool):
+        raise TypeError(f"log must be True or False, got {log!r}")
     for label, schedule in named.items():
-        if not callable(getattr(schedule, "values", None)):
+        if not isinstance(schedule, Schedule):
             raise TypeError(f"schedules must be a schedule or a {{label: schedule}} dict of "
                             f"lrnotes schedules, got {type(schedule).__name__} for {label!r}")
     ax = _axes(ax)
