@@ -715,12 +715,13 @@ class Vocab:
                                      or max_size < 3):
             raise ValueError(f"max_size must be an integer >= 3 (two specials and one word) "
                              f"or None, got {max_size!r}")
-        if isinstance(token_lists, str) or not isinstance(token_lists, Iterable):
+        if (isinstance(token_lists, (str, torch.Tensor))
+                or not isinstance(token_lists, Iterable)):
             raise TypeError(f"token_lists must be an iterable of token lists, got "
                             f"{type(token_lists).__name__}")
         counts: Counter[str] = Counter()
         for number, tokens in enumerate(token_lists):
-            if isinstance(tokens, str) or not isinstance(tokens, Iterable):
+            if isinstance(tokens, (str, torch.Tensor)) or not isinstance(tokens, Iterable):
                 raise TypeError(
                     f"token_lists[{number}] must be a list of tokens, got "
                     f"{type(tokens).__name__} {str(tokens)[:40]!r} (tokenize texts first: "

@@ -390,3 +390,23 @@ def test_bad_input_is_a_named_value_or_type_error_that_changes_nothing(case, dra
                 f"{case.name}({argument}={value!r}) failed but changed its model, optimizer "
                 "or files")
 
+
+
+@pytest.mark.parametrize(("call", "error", "name"), [
+    (lambda: lrnotes.plot_schedule(S.cosine(10), steps=1.5), ValueError, "steps"),
+    (lambda: lrnotes.plot_schedule(S.cosine(10), steps=10, log="yes"), TypeError, "log"),
+    (lambda: lrnotes.plot_schedule({"x": lambda t: 1.0}, steps=10), TypeError, "schedules"),
+    (lambda: lrnotes.plot_schedule(S.cosine(10), steps=10, base_lr="0.1"), TypeError,
+     "base_lr"),
+    (lambda: lrnotes.pick_device("cpu:xyz"), ValueError, "device"),
+    (lambda: data.make_loader(torch.utils.data.TensorDataset(torch.ones(2)), batch_size=1,
+                              shuffle=False, num_workers=1.5), ValueError, "num_workers"),
+    (lambda: data.make_loader({"a": 1}, batch_size=1, shuffle=False), TypeError, "dataset"),
+], ids=["steps=1.5", "log", "not a schedule", "base_lr", "cpu:xyz", "num_workers=1.5",
+        "dict dataset"])
+def test_issue_15_cases_by_name(call, error, name):
+    import matplotlib.pyplot as plt
+
+    with pytest.raises(error, match=name):
+        call()
+    plt.close("all")
