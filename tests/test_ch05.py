@@ -2,8 +2,9 @@
 
 Every claim goes through ``margins``. The slide's rates and the schedule tables are exact
 (closed forms); the warmup experiment is checked per seed (the chapter runs SEEDS seeds).
-Checked on one run only: SEED=0, OMP_NUM_THREADS=1 (quick profile). The variants of
-``scripts/claims_margins.py`` (SEED 0-2 x 1-2 threads) are not measured yet.
+Checked under SEED in {0, 1, 2} with OMP_NUM_THREADS=1
+(``benchmarks/results/claims_margins/05_warmup.json``); the 2-thread variants are not
+measured (they time out on the shared, overloaded machine).
 """
 
 from margins import above, close, holds
