@@ -8,6 +8,7 @@ Not marked ``notebooks`` (it defines no ``CH``): the README's fast test command 
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import math
 import os
 import re
@@ -34,6 +35,12 @@ def context(tmp_path: Path, *, cuda: bool, dry_run: bool = False, data: Path | N
 
 
 def test_dry_run_runs_every_step_and_writes_every_section(tmp_path):
+    # scripts/test.sh's venv has them (the book extra); a venv of the unit tests alone, like
+    # scripts/floors.sh's, has not, and there the dry run would only report them missing
+    missing = [m for m in ("papermill", "ipykernel") if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"the dry run executes chapters 11 and 12, which needs {missing} "
+                    "(pip install -e '.[book]')")
     out = tmp_path / "report.md"
     env = dict(os.environ, PYTHON=sys.executable)
     env.pop("OMP_NUM_THREADS", None)  # the script sets it to 1 itself
