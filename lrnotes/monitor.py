@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lrnotes.env import optional_import
+
 STEP_TAGS = ("train/loss", "train/grad_norm")
 """TensorBoard tags of the per-step loss and gradient norm; the lr of a group goes to
 ``lr/<group name>`` and an epoch value ``k`` of :attr:`History.epochs` to ``epoch/<k>``."""
@@ -169,10 +171,7 @@ class History:
         ``lr/<group>``, ``loss``, ``grad_norm``) or per epoch (``kind="epoch"``)."""
         if kind not in ("step", "epoch"):
             raise ValueError(f"kind must be 'step' or 'epoch', got {kind!r}")
-        try:
-            import pandas as pd
-        except ImportError as err:
-            raise ImportError("History.to_dataframe needs pandas: pip install pandas") from err
+        pd = optional_import("pandas", "History.to_dataframe()")
         if kind == "epoch":
             return pd.DataFrame(self.epochs)
         columns: dict[str, Any] = {"step": self.step}
@@ -278,11 +277,9 @@ def open_writer(writer: Any) -> tuple[Any, bool]:
     if not isinstance(writer, (str, os.PathLike)):
         raise ValueError("writer must be a SummaryWriter or a directory path, "
                          f"got {type(writer).__name__}")
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as err:
-        raise ImportError("writing TensorBoard logs needs tensorboard: pip install tensorboard"
-                          ) from err
+    optional_import("tensorboard", "writing TensorBoard logs (fit(writer=...))")
+    from torch.utils.tensorboard import SummaryWriter
+
     return SummaryWriter(log_dir=os.fspath(writer)), True
 
 
@@ -300,10 +297,9 @@ def read_tensorboard(logdir: str | os.PathLike) -> dict[str, tuple[np.ndarray, n
     """
     if not os.path.isdir(logdir):
         raise ValueError(f"logdir must be an existing directory, got {os.fspath(logdir)!r}")
-    try:
-        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    except ImportError as err:
-        raise ImportError("read_tensorboard needs tensorboard: pip install tensorboard") from err
+    accumulator = optional_import("tensorboard.backend.event_processing.event_accumulator",
+                                  "read_tensorboard()")
+    EventAccumulator = accumulator.EventAccumulator  # noqa: N806
     events = EventAccumulator(os.fspath(logdir), size_guidance={"scalars": 0})
     events.Reload()
     scalars = {}

@@ -180,3 +180,18 @@ def test_load_state_dict_checks_the_state_first_and_changes_nothing(state, error
     with pytest.raises(error, match=match):
         history.load_state_dict(state)
     assert history.state_dict() == before
+
+
+@pytest.mark.parametrize("blocked, call", [
+    ("pandas", lambda tmp: History().to_dataframe()),
+    ("tensorboard", lambda tmp: open_writer(str(tmp))),
+    ("tensorboard", lambda tmp: read_tensorboard(tmp)),
+])
+def test_a_missing_optional_package_names_the_extra_that_brings_it(blocked, call, tmp_path,
+                                                                   monkeypatch):
+    for name in list(sys.modules):
+        if name == blocked or name.startswith(blocked + "."):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, blocked, None)  # import of it now fails
+    with pytest.raises(ModuleNotFoundError, match=r'lrnotes\[notebooks\]'):
+        call(tmp_path)
