@@ -12,6 +12,7 @@ imported as a module: ``from lrnotes import schedules as S``)::
 """
 
 from lrnotes import schedules
+from lrnotes.checkpoint import CheckpointError
 from lrnotes.clip import ClipResult, clip_gradients
 from lrnotes.env import pick_device, seed_everything, setup
 from lrnotes.finder import LRFindResult, lr_find
@@ -29,7 +30,7 @@ __all__ = [
     "LARS", "param_groups", "layerwise_lrs",
     "clip_gradients", "ClipResult",
     "lr_find", "LRFindResult",
-    "fit", "train_one_epoch", "evaluate", "accuracy", "distributed_loader",
+    "fit", "train_one_epoch", "CheckpointError", "evaluate", "accuracy", "distributed_loader",
     "History", "read_tensorboard",
     "plot_schedule", "plot_history", "plot_lr_find",
     "setup", "seed_everything", "pick_device", "glue", "in_colab",
