@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The prepared GPU check (issue 19): install, the CUDA tests, chapters 11 and 12 with
-# PROFILE="full" for one epoch, fit and LARS timings; writes benchmarks/results/gpu_check.md.
+# PROFILE="full" (two epochs and one), fit and LARS timings; writes benchmarks/results/gpu_check.md.
 # Under 8 minutes on one modern GPU. `--dry-run`: the same steps, tiny sizes, on the CPU.
 #
 #   bash scripts/gpu-check.sh [--dry-run] [--out REPORT.md]
