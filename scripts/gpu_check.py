@@ -1,6 +1,6 @@
 """The prepared GPU check (issue 19): one command that proves lrnotes' CUDA paths in minutes.
 
-    bash scripts/gpu-check.sh                 # on a machine with CUDA: about 5 minutes
+    bash scripts/gpu-check.sh                 # with CUDA: under 8 minutes (limits per step)
     bash scripts/gpu-check.sh --dry-run       # the same steps, tiny sizes, on the CPU
 
 Steps, each in its own process with its own time limit (their sum stays under 8 minutes):
