@@ -4,7 +4,11 @@ a reader's GPU run goes down a path the tests have run.
 
 Margins measured with ``scripts/claims_margins.py --chapters 11 --seeds 0 1 2 --threads 1 2``
 (benchmarks/results/claims_margins/11_image_classification.json): every claim holds in all
-six variants (SEED 0, 1, 2 x OMP_NUM_THREADS 1, 2)."""
+six variants (SEED 0, 1, 2 x OMP_NUM_THREADS 1, 2), run with OMP_WAIT_POLICY=PASSIVE on a
+shared 2-core machine (it changes no number, only how idle threads wait). Accuracies are
+bounded by 1, so "above 0.9" reads as a margin of 1.07 at worst while the error rate stays
+2.7 times below its 10 % bound; the training loss fell more often than the validation loss
+with a worst margin of 1.25 (at least 4 of 21 epoch transitions apart)."""
 
 import math
 from itertools import pairwise
@@ -23,9 +27,10 @@ def test_the_slides_copy_steps_the_plateau_rule_on_the_training_loss(c):
     losses = c["slide_epoch_losses"]
     holds(len(losses) == c["slide_epochs_run"] == 3, "the copy ran its 3 epochs")
     holds(c["slide_train_images"] == 256, "on 256 images")
+    # the slide prints 4 decimals: the printed losses are within 5e-5 of the values
     close(c["slide_plateau_best"], min(losses), "the rule's best = the lowest training loss",
-          abs=5e-5)
-    close(c["slide_last_avg_loss"], losses[-1], "last printed loss", abs=5e-5)
+          abs=1e-4)
+    close(c["slide_last_avg_loss"], losses[-1], "last printed loss", abs=1e-4)
     holds(c["slide_patience"] == 5, "the slide's patience")
     close(c["slide_final_lr"], 0.1, "no cut within the patience")
     holds(c["slide_warned_pretrained"], "pretrained=False warns")
