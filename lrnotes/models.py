@@ -1,5 +1,6 @@
 """The models the chapters train: an MLP, a small CNN, a CIFAR-style ResNet-18, a small ResNet
-for the quick profile, an LSTM text classifier and the slide-10 model for layer-wise rates.
+for the quick profile, an LSTM text classifier and a small CNN for layer-wise rates (after
+slide 10's idea, not the talk's model).
 
 Every docstring states the input and output shapes and the parameter count for the default
 arguments (the tests check the counts). torchvision is imported only by
@@ -274,7 +275,8 @@ class LSTMClassifier(nn.Module):
 
 
 class CustomModel(nn.Module):
-    """The slide-10 model for layer-wise learning rates, with shapes that fit together.
+    """A small CNN for layer-wise learning rates after slide 10's idea (not the talk's model:
+    that one has conv1, conv2 and fc in three groups), with shapes that fit together.
 
     ``features``: ``Conv3x3(in_channels, 16) -> ReLU -> MaxPool2 -> Conv3x3(16, 32) -> ReLU
     -> MaxPool2``, which maps ``N x in_channels x S x S`` to ``N x 32 x S/4 x S/4``;
