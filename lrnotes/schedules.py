@@ -89,11 +89,16 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-def _int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
+_T_MAX = 2**63 - 1  # update indices are int64
+
+
+def _int(name: str, value: Any, minimum: int, maximum: int | None = _T_MAX) -> int:
     """``value`` as a Python int in ``[minimum, maximum]``; TypeError/ValueError naming ``name``.
 
     A bool, a string or any non-number is a TypeError; a number that is not a whole int (10.5,
-    10.0) or is out of range is a ValueError.
+    10.0) or is out of range is a ValueError. The default ``maximum`` is the largest int64:
+    every count of updates meets the int64 update indices in numpy, where a larger Python int
+    would overflow (numpy 2) or turn the arithmetic into object arrays (numpy 1.x).
     """
     if not _is_real(value):
         raise TypeError(f"{name} must be an integer >= {minimum}, got {type(value).__name__} "
@@ -231,9 +236,6 @@ class Schedule:
             raise ValueError(f"data['args'] has arguments {unknown} that {name} does not take "
                              f"(it takes {sorted(fields)})")
         return cls(**{key: _from_data(value) for key, value in args.items()})
-
-
-_T_MAX = 2**63 - 1  # update indices are int64
 
 
 def _evaluate(schedule: Schedule, t: np.ndarray) -> np.ndarray:
