@@ -97,3 +97,12 @@ def test_solutions(c):
     spread = np.std(deep["full recipe"])
     holds(len(c["deep_up"]) == sum(np.mean(deep[n]) - np.mean(deep["full recipe"]) > spread
                                    for n in ("no warmup", "no clipping")), "glued list")
+
+
+def test_an_extended_run_continues_the_lr_and_ends_at_its_new_total(c):
+    close(c["extend_lr_after"], c["extend_lr_planned"], "lr at the resume = the planned lr")
+    below(abs(c["extend_lr_after"] - c["extend_lr_before"]), 0.01 * c["extend_lr_before"],
+          "lr jump at the resume / 1% of the lr")
+    above(c["extend_lr_grown_after"], c["extend_lr_planned_after"],
+          "extended lr one update later / planned (a gentler decay)")
+    close(c["extend_lr_end"], 0.0, "extended lr at its new total", abs=1e-12)
