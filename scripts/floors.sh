@@ -8,8 +8,8 @@
 #                                  # try another floor before declaring it (replaces those pins)
 #
 # The floors are read from pyproject.toml: each `name>=X` of the core dependencies and of the
-# `data` and `notebooks` extras is installed as `name==X` (so `torch>=2.3` tests torch 2.3.0,
-# with torchvision 0.18.0, numpy 1.24.0, ...). The test tools (pytest, hypothesis, ...) are
+# `data` and `notebooks` extras is installed as `name==X` (so `torch>=2.6` tests torch 2.6.0,
+# with torchvision 0.21.0, numpy 1.24.0, ...). The test tools (pytest, hypothesis, ...) are
 # the newest. The Python is $PYTHON (default python3); the script says so when it is not the
 # declared requires-python floor. The torch wheel comes from the package index (about 3 GB
 # with its CUDA libraries; a few minutes). Not run by .ci/run (see the README).
@@ -20,10 +20,17 @@ VENV=${FLOORS_VENV:-.venv-floors}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} TQDM_DISABLE=1
 unset MPLBACKEND
 
+# pyproject.toml is read with $PYTHON when it has tomllib (3.11+) or tomli, else with python3
+# (a bare Python 3.10 has neither).
+READER=$PYTHON
+if ! "$READER" -c 'import tomllib' 2>/dev/null && ! "$READER" -c 'import tomli' 2>/dev/null; then
+  READER=python3
+fi
+
 # `name==floor` for each requirement of the core and the data/notebooks extras, one a line;
 # then the requires-python floor and the test extra's requirements, as they are declared.
 read_floors() {
-  "$PYTHON" - "$1" <<'EOF'
+  "$READER" - "$1" <<'EOF'
 import re, sys
 try:
     import tomllib
