@@ -7,9 +7,13 @@ import re
 
 import nbformat
 import pytest
-import tomllib
 import yaml
 from notebooks import BOOK, ROOT, chapters
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10 (the floor): pytest itself requires tomli there
+    import tomli as tomllib
 
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
