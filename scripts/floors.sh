@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The oldest versions lrnotes declares are versions we test: build a venv with every declared
-# floor and run the unit tests there.
+# floor and run the unit tests and every chapter's quick profile there.
 #
-#   bash scripts/floors.sh                 # venv in .venv-floors, then the unit tests
-#   PYTHON=python3.11 bash scripts/floors.sh -x -k schedules    # extra arguments go to pytest
+#   bash scripts/floors.sh                 # venv in .venv-floors, the unit tests, the chapters
+#   PYTHON=python3.11 bash scripts/floors.sh -x -k schedules  # extra arguments: the unit tests
+#   FLOORS_CHAPTERS=0 bash scripts/floors.sh                   # the unit tests only
 #   FLOOR_PINS="torch==2.6.0 torchvision==0.21.0" FLOORS_VENV=/tmp/f26 bash scripts/floors.sh
 #                                  # try another floor before declaring it (replaces those pins)
 #
@@ -42,6 +43,11 @@ if what == "python":
     print(project["requires-python"].removeprefix(">="))
 elif what == "test":
     print("\n".join(project["optional-dependencies"]["test"]))
+elif what == "kernel":  # the book extra's tools that execute a chapter, at their floors
+    for req in project["optional-dependencies"]["book"]:
+        name, _, floor = req.partition(">=")
+        if name.strip().lower() in ("papermill", "ipykernel"):
+            print(f"{name.strip()}=={floor.split(',')[0].strip()}")
 else:
     reqs = list(project["dependencies"])
     for extra in ("data", "notebooks"):
@@ -93,3 +99,13 @@ EOF
 # The unit tests: everything but the book build, the chapters and the benchmarks' peers.
 "$VENV/bin/python" -m pytest tests -m "not book and not notebooks" \
   --ignore=tests/test_benchmarks.py -p no:cacheprovider -q "$@"
+
+# Every chapter's quick profile, executed with papermill in this venv, and its claims
+# (FLOORS_CHAPTERS=0 skips this; the data sets come from $LRNOTES_DATA as in .ci/run).
+if [ "${FLOORS_CHAPTERS:-1}" != 0 ]; then
+  mapfile -t kernel_tools < <(read_floors kernel)
+  "$VENV/bin/python" -m pip install -q "${kernel_tools[@]}" "${floors[@]}"
+  # the venv's own python3 kernel first, before any user-wide kernelspec of that name
+  JUPYTER_PATH="$VENV/share/jupyter" LRNOTES_CLAIMS=papermill \
+    "$VENV/bin/python" -m pytest tests/test_ch[0-9][0-9].py -p no:cacheprovider -q
+fi
