@@ -18,72 +18,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 from torch.amp.grad_scaler import OptState
-from torch.nn.utils import clip_grad_value_
-from torch.utils._foreach_utils import (
-    _device_has_foreach_support,
-    _group_tensors_by_device_and_dtype,
-    _has_foreach_support,
-)
-
-
-def _uses_foreach(tensors: list[Tensor], device: torch.device, foreach: bool | None) -> bool:
-    if foreach is None:
-        return _has_foreach_support(tensors, device)
-    if foreach and not _device_has_foreach_support(device):
-        raise RuntimeError(f"foreach=True was passed, but can't use the foreach API on "
-                           f"{device.type} tensors")
-    return bool(foreach)
-
-
-def _get_total_norm(tensors: list[Tensor], norm_type: float = 2.0,
-                    error_if_nonfinite: bool = False, foreach: bool | None = None) -> Tensor:
-    """``torch.nn.utils.get_total_norm`` (torch >= 2.6) for older torch, the same operations in
-    the same order: one ``_foreach_norm`` (or ``vector_norm`` per tensor) per device and dtype,
-    then the norm of the stacked norms on the first tensor's device."""
-    norm_type = float(norm_type)
-    if not tensors:
-        return torch.tensor(0.0)
-    first_device = tensors[0].device
-    norms: list[Tensor] = []
-    grouped = _group_tensors_by_device_and_dtype([tensors])
-    for (device, _), ([device_tensors], _) in grouped.items():
-        if _uses_foreach(device_tensors, device, foreach):
-            norms.extend(torch._foreach_norm(device_tensors, norm_type))
-        else:
-            norms.extend(torch.linalg.vector_norm(g, norm_type) for g in device_tensors)
-    total_norm = torch.linalg.vector_norm(
-        torch.stack([norm.to(first_device) for norm in norms]), norm_type)
-    if error_if_nonfinite and torch.logical_or(total_norm.isnan(), total_norm.isinf()):
-        raise RuntimeError(
-            f"The total norm of order {norm_type} for gradients from `parameters` is "
-            "non-finite, so it cannot be clipped. To disable this error and scale the "
-            "gradients by the non-finite norm anyway, set `error_if_nonfinite=False`")
-    return total_norm
-
-
-def _clip_grads_with_norm_(parameters: list[Tensor], max_norm: float, total_norm: Tensor,
-                           foreach: bool | None = None) -> None:
-    """``torch.nn.utils.clip_grads_with_norm_`` (torch >= 2.6) for older torch: every gradient
-    times ``min(1, max_norm / (total_norm + 1e-6))``, as a tensor (no host sync)."""
-    grads = [p.grad for p in parameters if p.grad is not None]
-    if not grads:
-        return
-    clip_coef_clamped = torch.clamp(float(max_norm) / (total_norm + 1e-6), max=1.0)
-    grouped = _group_tensors_by_device_and_dtype([grads])
-    for (device, _), ([device_grads], _) in grouped.items():
-        if _uses_foreach(device_grads, device, foreach):
-            torch._foreach_mul_(device_grads, clip_coef_clamped.to(device))
-        else:
-            coef = clip_coef_clamped.to(device)
-            for g in device_grads:
-                g.mul_(coef)
-
-
-try:  # torch >= 2.6; the fallbacks above do the same on torch 2.3 to 2.5
-    from torch.nn.utils import clip_grads_with_norm_, get_total_norm
-except ImportError:  # pragma: no cover - exercised by the floor run (scripts/floors)
-    clip_grads_with_norm_ = _clip_grads_with_norm_
-    get_total_norm = _get_total_norm
+from torch.nn.utils import clip_grad_value_, clip_grads_with_norm_, get_total_norm
 
 AGC_EPS = 1e-3
 """The epsilon of AGC: weights whose unit norm is below it are treated as having norm

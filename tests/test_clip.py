@@ -283,52 +283,6 @@ def test_bad_parameters_leave_a_scaler_unscaled():
     assert all(torch.equal(a, b) for a, b in zip(before, grads(model), strict=True))
 
 
-@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.5, math.inf])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
-def test_fallbacks_for_torch_before_2_6_give_torchs_numbers(norm_type, dtype):
-    from lrnotes import clip
-
-    if not hasattr(torch.nn.utils, "get_total_norm"):
-        pytest.skip("this torch has no get_total_norm to compare the fallback with")
-    torch.manual_seed(0)
-    tensors = [torch.randn(n, dtype=dtype) * 3 for n in (7, 130, 1, 33)]
-    tensors.append(torch.randn(5, dtype=torch.float32))  # a second dtype group
-    for foreach in (None, False):
-        ours = clip._get_total_norm(tensors, norm_type, foreach=foreach)
-        theirs = torch.nn.utils.get_total_norm(tensors, norm_type, foreach=foreach)
-        assert torch.equal(ours, theirs)
-        a = [nn.Parameter(t.clone()) for t in tensors]
-        b = [nn.Parameter(t.clone()) for t in tensors]
-        for p, q, t in zip(a, b, tensors, strict=True):
-            p.grad, q.grad = t.clone(), t.clone()
-        clip._clip_grads_with_norm_(a, 0.5, ours, foreach=foreach)
-        torch.nn.utils.clip_grads_with_norm_(b, 0.5, theirs, foreach=foreach)
-        assert all(torch.equal(p.grad, q.grad) for p, q in zip(a, b, strict=True))
-
-
-def test_clip_imports_and_matches_torch_without_the_torch_2_6_functions(monkeypatch):
-    """torch 2.3 has neither get_total_norm nor clip_grads_with_norm_ (issue 18): the module,
-    loaded afresh (not over lrnotes.clip) without them, uses its fallbacks, same numbers."""
-    import importlib.util
-
-    from lrnotes import clip
-
-    model, twin = twin_with_grads()
-    expected = clip_gradients(twin, max_norm=0.2, max_value=3.0)
-    monkeypatch.delattr(torch.nn.utils, "get_total_norm", raising=False)
-    monkeypatch.delattr(torch.nn.utils, "clip_grads_with_norm_", raising=False)
-    spec = importlib.util.spec_from_file_location("lrnotes_clip_on_old_torch", clip.__file__)
-    old = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(old)
-    monkeypatch.undo()
-    assert old.get_total_norm is old._get_total_norm
-    assert old.clip_grads_with_norm_ is old._clip_grads_with_norm_
-    result = old.clip_gradients(model, max_norm=0.2, max_value=3.0)
-    assert all(torch.equal(a, b) for a, b in zip(result, expected, strict=True))
-    assert all(torch.equal(p.grad, q.grad)
-               for p, q in zip(model.parameters(), twin.parameters(), strict=True))
-
-
 # --- issue 19: on CUDA, under a real GradScaler that skips steps ------------------------------
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(),
