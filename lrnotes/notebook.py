@@ -60,3 +60,25 @@ def glue(name: str, value: Any, fmt: str | None = None, display: bool = False) -
                 "lrnotes": {"value": _jsonable(value)}}
     ipy_display({prefix + "text/plain": text}, raw=True, metadata=metadata)
     return value
+
+
+def print_diff(before: str, after: str, before_name: str, after_name: str,
+               width: int = 78) -> None:
+    """Print the unified diff of two sources (no context lines), long lines wrapped at ``width``.
+
+    A wrapped line goes on with the same ``+``/``-`` mark, so a diff of long slide lines stays
+    readable in the book's column and on a phone.
+
+    Example::
+
+        print_diff("a = 1\\n", "a = 2\\n", "slide", "copy")   # --- slide, +++ copy, -a = 1, +a = 2
+    """
+    import difflib
+    import textwrap
+
+    if not isinstance(width, int) or isinstance(width, bool) or width < 20:
+        raise ValueError(f"width must be an int >= 20, got {width!r}")
+    for line in difflib.unified_diff(before.splitlines(), after.splitlines(), before_name,
+                                     after_name, n=0, lineterm=""):
+        print(textwrap.fill(line, width, subsequent_indent=line[:1] + "   ",
+                            break_on_hyphens=False) if line else line)

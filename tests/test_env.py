@@ -114,3 +114,16 @@ def test_a_broken_optional_package_keeps_its_own_error(monkeypatch):
     with pytest.raises(ModuleNotFoundError, match="torch._missing") as info:
         optional_import("torchvision", "resnet18_cifar()")
     assert "lrnotes[" not in str(info.value)
+
+
+def test_print_diff_wraps_long_lines_and_keeps_their_mark(capsys):
+    from lrnotes.notebook import print_diff
+
+    long = "x = " + " + ".join(["value"] * 20)
+    print_diff(f"a = 1\n{long}\n", f"a = 2\n{long}\n", "before", "after", width=40)
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == ["--- before", "+++ after"]
+    assert "-a = 1" in out and "+a = 2" in out
+    assert all(len(line) <= 40 for line in out)
+    with pytest.raises(ValueError, match="width"):
+        print_diff("a", "b", "x", "y", width=5)
