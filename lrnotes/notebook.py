@@ -82,3 +82,41 @@ def print_diff(before: str, after: str, before_name: str, after_name: str,
                                      after_name, n=0, lineterm=""):
         print(textwrap.fill(line, width, subsequent_indent=line[:1] + "   ",
                             break_on_hyphens=False) if line else line)
+
+
+class CellSource:
+    """The source of a notebook cell, filled in by :func:`keep_next_cell` when that cell runs."""
+
+    def __init__(self) -> None:
+        self.source: str | None = None
+
+    def __repr__(self) -> str:
+        return f"CellSource({self.source!r})"
+
+
+def keep_next_cell() -> CellSource:
+    """Keep the source of the next cell that runs (IPython's ``pre_run_cell`` event).
+
+    The chapters quote a slide's code in a cell and then run that same code again,
+    instrumented; this keeps the quoted text without a second copy of it, in Jupyter, Colab and
+    headless runs alike (unlike ``_i``, which only exists when the history is stored).
+
+    Example::
+
+        slide = keep_next_cell()     # in the cell before the slide
+        # ... the slide's cell runs ...
+        exec(slide.source, {"range": recording_range})
+    """
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        raise RuntimeError("keep_next_cell needs an IPython kernel (a notebook)")
+    kept = CellSource()
+
+    def keep(info: Any) -> None:
+        kept.source = info.raw_cell
+        shell.events.unregister("pre_run_cell", keep)
+
+    shell.events.register("pre_run_cell", keep)
+    return kept

@@ -344,7 +344,8 @@ class constant(Schedule):
 class linear(Schedule):
     """Linear ramp ``s(t) = start + (end - start) * min(t, steps) / steps`` at update t = 0, 1, ...
 
-    ``s(0) = start`` drives the first update and ``s(steps) = end``; it equals torch's
+    ``s(0) = start`` drives the first update and ``s(steps) = end`` exactly (never a value
+    past ``end``, so never a negative lr); it equals torch's
     ``LinearLR(start_factor=start, end_factor=end, total_iters=steps)``. As a warmup, note that
     ``start=0`` spends the first update at lr 0; :class:`warmup` avoids that by default.
 
@@ -365,7 +366,10 @@ class linear(Schedule):
 
     def _eval(self, t: np.ndarray) -> np.ndarray:
         def formula(t: np.ndarray) -> np.ndarray:
-            return self.start + (self.end - self.start) * np.minimum(t, self.steps) / self.steps
+            # start * (1 - f) + end * f, not start + (end - start) * f: the same line, but
+            # exactly `end` at f = 1 (the other form can round to -4e-16 for end = 0)
+            fraction = np.minimum(t, self.steps) / self.steps
+            return self.start * (1.0 - fraction) + self.end * fraction
 
         return _past_end(t, self.steps, self.after, formula)
 

@@ -73,6 +73,8 @@ def test_no_committed_outputs(path):
         if "nbval-check-output" in cell.metadata.get("tags", []):  # a small table nbval compares
             assert cell.outputs, (f"{path.name}: a cell tagged nbval-check-output holds no "
                                   "output, so nbval compares nothing; commit its printed table")
+            assert cell.execution_count is not None, (
+                f"{path.name}: nbval skips a checked cell whose execution_count is None")
             assert all(o.output_type == "stream" for o in cell.outputs)
             assert sum(len(o.text) for o in cell.outputs) < 5_000
         else:

@@ -807,3 +807,14 @@ def test_plot_schedule():
     with pytest.raises(ValueError, match="steps"):
         plot_schedule(cosine(10), steps=0)
     plt.close("all")
+
+
+def test_linear_ends_exactly_at_its_end_and_never_below_zero():
+    # found by hypothesis: start + (end - start) * t / steps gave -4.4e-16 at t = steps
+    s = S.linear(3.912104198220926, 0.0, 147)
+    assert s(147) == 0.0 and s(500) == 0.0
+    assert (s.values(200) >= 0).all()
+    e = S.extended(s, at=0, total_steps=1)
+    assert e(1) == 0.0
+    for start, end, steps in [(0.1, 0.3, 7), (1.0, 1e-3, 3), (0.7, 0.0, 1000)]:
+        assert S.linear(start, end, steps)(steps) == end

@@ -305,7 +305,9 @@ def test_bad_plateau_and_extended_arguments_name_the_argument(build, name):
 
 def test_plateau_without_a_scheduler_is_its_start_and_round_trips():
     s = join([linear(0.5, 1.0, 3), plateau(patience=2, start=0.8)], [3])
-    np.testing.assert_array_equal(s.values(6), [0.5, 0.5 + 0.5 / 3, 0.5 + 1 / 3, 0.8, 0.8, 0.8])
+    # the linear part to the last bit (linear computes start * (1 - f) + end * f)
+    np.testing.assert_array_equal(s.values(6), [0.5, 0.5 * (1 - 1 / 3) + 1 / 3,
+                                                0.5 * (1 - 2 / 3) + 2 / 3, 0.8, 0.8, 0.8])
     assert Schedule.from_dict(s.to_dict()) == s
 
 
