@@ -1,8 +1,9 @@
 """Chapter 6's claims, read from the executed chapter.
 
 Every claim goes through ``margins`` so that ``scripts/claims_margins.py`` records how close
-it came to failing. Checked under SEED in {0, 1, 2} x OMP_NUM_THREADS in {1, 2} (quick profile), every claim
-holding in every variant (``benchmarks/results/claims_margins/06_gradient_clipping.json``).
+it came to failing. Checked under SEED in {0, 1, 2} x OMP_NUM_THREADS in {1, 2} (quick
+profile), every claim holding in every variant
+(``benchmarks/results/claims_margins/06_gradient_clipping.json``).
 """
 
 from margins import above, below, close, holds
