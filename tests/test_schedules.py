@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from roundtrip import reload
 from torch.optim import lr_scheduler as tls
 
 import lrnotes.schedules as S
@@ -489,15 +490,7 @@ def _run(schedule, momentum, n, stop=None, opt_class=torch.optim.SGD):
     seen = []
     for t in range(n):
         if t == stop:
-            buffer = io.BytesIO()
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
-                        "sched": sched.state_dict()}, buffer)
-            buffer.seek(0)
-            saved = torch.load(buffer, weights_only=True)
-            model, opt, sched = build(1)  # from scratch, different initial weights
-            model.load_state_dict(saved["model"])
-            opt.load_state_dict(saved["opt"])
-            sched.load_state_dict(saved["sched"])
+            model, opt, sched = reload(model, opt, sched, build)
         key = "momentum" if "momentum" in opt.param_groups[0] else "betas"
         seen.append([(g["lr"], g[key]) for g in opt.param_groups] + [sched.last_epoch])
         _update(model, opt, x)

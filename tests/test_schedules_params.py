@@ -3,12 +3,12 @@ plateau part inside a join, and a run extended from a checkpoint."""
 
 from __future__ import annotations
 
-import io
 import random
 
 import numpy as np
 import pytest
 import torch
+from roundtrip import reload
 from torch.optim import lr_scheduler as tls
 
 from lrnotes.optim import LARS
@@ -123,15 +123,7 @@ def _resumable_run(spec, n, stop=None, metrics=None):
     seen = []
     for t in range(n):
         if t == stop:
-            buffer = io.BytesIO()
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
-                        "sched": sched.state_dict()}, buffer)
-            buffer.seek(0)
-            saved = torch.load(buffer, weights_only=True)
-            model, opt, sched = build(1)
-            model.load_state_dict(saved["model"])
-            opt.load_state_dict(saved["opt"])
-            sched.load_state_dict(saved["sched"])
+            model, opt, sched = reload(model, opt, sched, build)
         seen.append([(g["lr"], g["weight_decay"], g["betas"]) for g in opt.param_groups])
         model(x).square().mean().backward()
         opt.step()
