@@ -103,3 +103,16 @@ def test_solution_1_the_best_decay_lies_between_the_extremes(c):
 
 def test_solution_2_finds_the_two_parts(c):
     holds(c["default_layers"] == ["features", "classifier"], "direct children")
+
+
+def test_the_prose_words_follow_the_counts(c):
+    disc, head = np.array(c["disc_val_losses"]), np.array(c["one_rate_head_val_losses"])
+    wins, n = int(np.sum(disc < head)), len(disc)
+    holds(c["disc_beats_head_words"] == (f"all {n} seeds" if wins == n
+                                         else f"{wins} of the {n} seeds"), "glued count")
+    rev = np.array(c["reverse_val_losses"])
+    holds(c["reverse_mean_winner"] == "the rates that grow towards the head",
+          "discriminative wins on average")
+    holds(np.mean(disc) < np.mean(rev), "the mean agrees with the glued word")
+    frozen = c["frozen_val_losses"]
+    close(c["frozen_spread"], max(frozen) / min(frozen), "glued spread")

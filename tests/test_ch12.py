@@ -161,3 +161,8 @@ def test_full_profile_trains_both_runs_to_the_end(full):
     assert full["packed_gap"] < 1e-5
     assert full["max_abs_difference"] < 1e-12
     assert full["crash_updates"] == 1001
+
+
+def test_the_slide_stops_at_its_second_code_line_the_first_torchtext_import(c):
+    holds(c["slide_error_code_line"] == 2, "code line 2 (line 1 imports torch.nn)")
+    holds(c["slide_error_line"] == "from torchtext.datasets import IMDB", "the failing line")
