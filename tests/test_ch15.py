@@ -106,3 +106,10 @@ def test_an_extended_run_continues_the_lr_and_ends_at_its_new_total(c):
     above(c["extend_lr_grown_after"], c["extend_lr_planned_after"],
           "extended lr one update later / planned (a gentler decay)")
     close(c["extend_lr_end"], 0.0, "extended lr at its new total", abs=1e-12)
+
+
+def test_the_shift_the_guide_pastes_is_the_no_warmup_shift(c):
+    full = c["ablation"]["full recipe"]["val_loss"]
+    shift = (np.mean(c["ablation"]["no warmup"]["val_loss"]) - np.mean(full)) / np.std(full)
+    close(c["no_warmup_shift"], shift, "glued shift")
+    below(abs(c["no_warmup_shift"]), 1.0, "|no warmup shift| in sd of the full recipe")
