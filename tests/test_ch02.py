@@ -90,3 +90,10 @@ def test_exercise_2_smaller_drops_end_higher_in_every_seed(c):
     close(c["ex2_final_lr"], 0.1 * 0.5**7, "final lr with gamma 0.5 every 2 epochs")
     for gentle, step in zip(c["ex2_train"], c["train_lrnotes"], strict=True):
         above(gentle, step, "final train loss: gamma 0.5 / gamma 0.1")
+
+
+def test_the_prose_count_of_seeds_agrees(c):
+    higher = sum(m > r for m, r in zip(c["train_mistake"], c["train_torch"], strict=True))
+    n = len(c["train_torch"])
+    holds(c["mistake_higher_words"] == (f"all {n} seeds" if higher == n
+                                        else f"{higher} of the {n} seeds"), "glued count")

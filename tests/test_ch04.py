@@ -88,3 +88,10 @@ def test_exercise_2_momentum_moves_the_best_rate_down_by_about_ten(c):
         above(ratio, 10 ** 0.25, "SGD best rate / momentum best rate vs 10^0.25")
         below(ratio, 10 ** 1.75, "SGD best rate / momentum best rate vs 10^1.75")
     close(c["ex2_ratio"], statistics.median(c["ex2_ratios"]), "glued median ratio")
+
+
+def test_the_prose_count_of_smaller_norms_agrees(c):
+    smaller = sum(w < a for w, a in zip(c["norms_adamw"], c["norms_adam"], strict=True))
+    n = len(c["norms_adam"])
+    holds(c["adamw_smaller_words"] == (f"all {n} seeds" if smaller == n
+                                       else f"{smaller} of the {n} seeds"), "glued count")

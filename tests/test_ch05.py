@@ -58,3 +58,8 @@ def test_solution_1_one_epoch_of_warmup_still_trains(c):
 
 def test_solution_2_the_mlp_trains_without_warmup(c):
     above(c["ex2_cold_acc_worst"], 0.9, "MLP without warmup: worst validation accuracy / 0.9")
+
+
+def test_the_prose_count_of_seeds_ahead_agrees(c):
+    holds(c["warm_ahead_words"] == f"all {c['seeds']} seeds", "warmup ahead in every seed")
+    above(c["loss_ratio"], 1.0, "the smallest per-seed ratio agrees: cold / warm")

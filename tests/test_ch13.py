@@ -90,3 +90,11 @@ def test_solutions(c):
     holds(math.isclose(c["with_warmup_lars"], c["lars_accuracy"][-1][0]), "same run as the sweep")
     above(c["larc_small"], 0.5, "exercise 2: LARC trains at batch 32")
     above(c["larc_large"], 0.5, "exercise 2: LARC trains at batch 1024")
+
+
+def test_the_prose_count_of_seeds_where_sgd_leads_agrees(c):
+    sgd, lars = c["sgd_accuracy"][0], c["lars_accuracy"][0]
+    leads = sum(a > b for a, b in zip(sgd, lars, strict=True))
+    n = len(sgd)
+    holds(c["sgd_small_leads_words"] == (f"all {n} seeds" if leads == n
+                                         else f"{leads} of the {n} seeds"), "glued count")
