@@ -154,3 +154,8 @@ def test_full_profile_produces_its_results_table(full):
     total = full["total_steps"]
     assert full["planned_steps"] == {"one_cycle": total, "warmup_cosine": total}
     assert len(full["plateau_epoch_lrs"]) == FULL["FULL_EPOCHS"]
+
+
+def test_the_plain_torch_schedulers_give_the_same_rates(c):
+    close(c["plain_torch_max_diff"], 0.0, "OneCycleLR, SequentialLR vs S.attach", rel=0,
+          abs=1e-12)

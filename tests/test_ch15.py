@@ -113,3 +113,9 @@ def test_the_shift_the_guide_pastes_is_the_no_warmup_shift(c):
     shift = (np.mean(c["ablation"]["no warmup"]["val_loss"]) - np.mean(full)) / np.std(full)
     close(c["no_warmup_shift"], shift, "glued shift")
     below(abs(c["no_warmup_shift"]), 1.0, "|no warmup shift| in sd of the full recipe")
+
+
+def test_the_plain_torch_recipe_gives_the_same_rates(c):
+    holds(c["plain_torch_updates"] > 0, "compared over the run")
+    close(c["plain_torch_max_diff"], 0.0, "SequentialLR(LinearLR, CosineAnnealingLR) vs S.attach",
+          rel=0, abs=1e-12)
