@@ -265,7 +265,8 @@ def format_values(values: Mapping[str, float]) -> dict[str, str]:
 
     Example::
 
-        format_values({"train_loss": 0.41234, "lr/group_0": 0.01})   # {'train_loss': '0.4123', 'lr': '0.01'}
+        format_values({"train_loss": 0.41234, "lr/group_0": 0.01})
+        # {'train_loss': '0.4123', 'lr': '0.01'}
     """
     groups = sum(key.startswith("lr/") for key in values)
     order = sorted(values, key=lambda k: (not k.startswith("train_"), not k.startswith("val_"),

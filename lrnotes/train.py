@@ -586,7 +586,7 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
             a GradScaler, gradient) is not finite is skipped and listed in
             ``history.skipped``; this costs one host sync per update.
         history: a History to append to (kept even if ``fit`` raises); default a new one.
-        callbacks: a list of :class:`~lrnotes.callbacks.Callback`\ s called at the run's
+        callbacks: a list of :class:`~lrnotes.callbacks.Callback` objects called at the run's
             start and end, after each update and at each epoch's end (which may stop the
             run): e.g. :class:`~lrnotes.callbacks.EarlyStopping`,
             :class:`~lrnotes.callbacks.KeepBest`. Their state is in the checkpoints, so a
