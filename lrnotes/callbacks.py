@@ -148,11 +148,11 @@ def _qualname(obj: Any) -> str:
 
 def check_callbacks(callbacks: Iterable[Any] | None) -> list[Any]:
     """The run's callbacks, checked: a list or tuple of :class:`Callback`\\ s or objects with
-    at least one hook method; a :class:`PrintEpochs` is added unless one is given.
+    at least one hook method; a :class:`PrintEpochs` is put first unless one is given.
 
     Example::
 
-        check_callbacks([EarlyStopping()])     # [EarlyStopping(...), PrintEpochs(every=1)]
+        check_callbacks([EarlyStopping()])     # [PrintEpochs(every=1), EarlyStopping(...)]
     """
     if callbacks is None:
         callbacks = []
@@ -166,7 +166,7 @@ def check_callbacks(callbacks: Iterable[Any] | None) -> list[Any]:
                             f"lrnotes.callbacks.Callback and has none of {list(HOOKS)}")
     found = list(callbacks)
     if not any(isinstance(cb, PrintEpochs) for cb in found):
-        found.append(PrintEpochs())
+        found.insert(0, PrintEpochs())  # first: the epoch's line before what others say of it
     return found
 
 
