@@ -25,9 +25,12 @@ decides inside an update, before the optimizer steps, which no hook after the up
 every hook then reads; ``writer`` writes those records at each flush with rank-0-only and
 ownership rules that a second spelling would have to repeat.
 
-The per-epoch line goes to the logger ``"lrnotes"`` (level INFO, written to ``sys.stdout``);
-``logging.getLogger("lrnotes").setLevel(logging.WARNING)`` silences it everywhere, and
-``fit(..., callbacks=[PrintEpochs(every=0)])`` for one run.
+What the package prints goes through the standard ``logging`` module, to the logger
+``"lrnotes"`` (level INFO, written to the ``sys.stdout`` of the moment, not propagated to the
+root logger): the per-epoch line to ``"lrnotes.epochs"``, what EarlyStopping and KeepBest did
+to ``"lrnotes.callbacks"``. ``logging.getLogger("lrnotes.epochs").setLevel(logging.WARNING)``
+silences the per-epoch lines everywhere, ``logging.getLogger("lrnotes")`` all of it, and
+``fit(..., callbacks=[PrintEpochs(every=0)])`` the lines of one run.
 
 Example::
 
@@ -63,13 +66,15 @@ class _Stdout(logging.StreamHandler):
         pass
 
 
-logger = logging.getLogger("lrnotes")
-if not logger.handlers:
+_root = logging.getLogger("lrnotes")
+if not _root.handlers:
     _handler = _Stdout()
     _handler.setFormatter(logging.Formatter("%(message)s"))
-    logger.addHandler(_handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False  # one line, not a second copy through a root handler
+    _root.addHandler(_handler)
+    _root.setLevel(logging.INFO)
+    _root.propagate = False  # one line, not a second copy through a root handler
+epoch_log = logging.getLogger("lrnotes.epochs")
+logger = logging.getLogger("lrnotes.callbacks")
 
 
 @dataclass
@@ -279,7 +284,8 @@ class PrintEpochs(Callback):
     """One line per epoch with every value of the epoch, when no progress bar is drawn.
 
     ``epoch 3/10: train_loss=0.4123 train_acc=0.8812 val_loss=0.5011 val_acc=0.85 lr=0.01
-    (1.2 s)``, through the logger ``"lrnotes"`` (INFO, to ``sys.stdout``), on rank 0, every
+    (1.2 s)``, through the logger ``"lrnotes.epochs"`` (INFO, to ``sys.stdout``; see the
+    module docstring to silence it), on rank 0, every
     ``every`` epochs and at the last; ``every=0``: never. ``fit`` adds one unless its
     ``callbacks`` hold a PrintEpochs; with a live bar the values are in the bar's postfix.
 
@@ -306,7 +312,7 @@ class PrintEpochs(Callback):
         text = " ".join(f"{k}={v}" for k, v in format_values(state.values).items())
         seconds = state.values.get("seconds")
         tail = "" if seconds is None else f" ({seconds:.1f} s)"
-        logger.info("epoch %d/%d: %s%s", done, state.epochs, text, tail)
+        epoch_log.info("epoch %d/%d: %s%s", done, state.epochs, text, tail)
 
 
 # --- monitoring a value ------------------------------------------------------------------------
@@ -404,12 +410,14 @@ class EarlyStopping(_Monitor):
         if self.wait < self.patience:
             return False
         self.stopped_epoch = state.epoch + 1
-        if state.rank == 0:
-            logger.info("EarlyStopping: %s has not improved for %d epochs (best %.4g at epoch "
-                        "%s); stopping after epoch %d", self.monitor, self.wait,
-                        math.nan if self.best is None else self.best, self.best_epoch,
-                        self.stopped_epoch)
         return True
+
+    def on_fit_end(self, state: RunState) -> None:
+        if self.stopped_epoch is not None and state.rank == 0:
+            logger.info("EarlyStopping: stopped after epoch %d, %s had not improved for %d "
+                        "epochs (best %.4g at epoch %s)", self.stopped_epoch, self.monitor,
+                        self.wait, math.nan if self.best is None else self.best,
+                        self.best_epoch)
 
     def state_dict(self) -> dict[str, Any]:
         return {**self._base_state(), "wait": self.wait, "stopped_epoch": self.stopped_epoch}

@@ -315,6 +315,7 @@ class _Loop:
         self.world = _rank_world()[1]
         self.epoch = 0
         self.unflushed = 0
+        self.last_epoch: dict[str, str] = {}  # the bar shows the last epoch's values too
 
     def train_epoch(self, batches: Iterator[Any], n_batches: int | None, *,
                     position: Position | None = None, start_batch: int = 0,
@@ -419,8 +420,8 @@ class _Loop:
                                         epochs_from=len(self.history.epochs.get("epoch", [])))
         latest = self.history.latest()
         if self.bar is not None and not self.bar.disable and latest:
-            self.bar.set_postfix(loss=f"{latest['loss']:.4g}", lr=f"{latest['lr']:.3g}",
-                                 refresh=False)
+            self.bar.set_postfix({"loss": f"{latest['loss']:.4g}", "lr": f"{latest['lr']:.3g}",
+                                  **self.last_epoch}, refresh=False)
 
 
 def _check_common(accumulation_steps: int, step_scheduler: str, on_nan: str, log_every: int,
@@ -716,7 +717,7 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
             history.record_epoch(epoch=len(history.epochs.get("epoch", [])) + 1,
                                  step=history.num_steps, **values,
                                  seconds=time.perf_counter() - started)
-            _log_epoch(writer, bar, history, values)
+            _log_epoch(writer, loop, history, values)
             hooks.epoch_end(epoch, {**values, "seconds": history.epochs["seconds"][-1]})
             if checkpoint is not None:
                 _save_epoch(checkpoint, net, optimizer, scheduler, scaler, history, epoch + 1,
@@ -781,13 +782,14 @@ def _distribute(model: nn.Module, train_loader: Iterable[Any], val_loader: Itera
     return model, net, train_loader, val_loader
 
 
-def _log_epoch(writer: Any, bar: Any, history: History, values: Mapping[str, float]) -> None:
-    """The epoch's values to TensorBoard and the progress bar."""
+def _log_epoch(writer: Any, loop: _Loop, history: History, values: Mapping[str, float]) -> None:
+    """The epoch's values to TensorBoard and the progress bar (whose postfix keeps them)."""
     if writer is not None:
         history.to_tensorboard(writer, steps_from=history.num_steps,
                                epochs_from=len(history.epochs["epoch"]) - 1)
         writer.flush()
-    bar.set_postfix(format_values(values))
+    loop.last_epoch = format_values(values)
+    loop.bar.set_postfix(loop.last_epoch)
 
 
 def _save_epoch(path: str, net: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,

@@ -98,12 +98,16 @@ class Recorder(Callback):
 
 
 @pytest.mark.parametrize("mode, sign", [("min", 1), ("max", -1)])
-def test_early_stopping_stops_after_patience_epochs_without_improvement(mode, sign):
+def test_early_stopping_stops_after_patience_epochs_without_improvement(mode, sign, capsys):
     values = [sign * v for v in [5, 4, 3, 3.5, 3.2, 3.1, 2, 1, 0, 0]]
     stop = EarlyStopping("val_score", patience=3, mode=mode)
     _, history = run(values, [stop])
     assert history.num_epochs == 6 and history.epochs["epoch"] == [1, 2, 3, 4, 5, 6]
     assert (stop.best, stop.best_epoch, stop.stopped_epoch) == (sign * 3.0, 3, 6)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2].startswith("epoch 6/10: ")
+    assert lines[-1] == (f"EarlyStopping: stopped after epoch 6, val_score had not improved for "
+                         f"3 epochs (best {sign * 3} at epoch 3)")
 
 
 def test_min_delta_counts_only_improvements_larger_than_it():
@@ -274,14 +278,17 @@ def test_the_epoch_line_can_be_silenced_per_run_and_everywhere(capsys):
     fit(model, loader(), opt, nn.CrossEntropyLoss(), 2, progress=False,
         callbacks=[PrintEpochs(every=0)])
     assert capsys.readouterr().out == ""
-    logger = logging.getLogger("lrnotes")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        fit(model, loader(), opt, nn.CrossEntropyLoss(), 2, progress=False)
-    finally:
-        logger.setLevel(level)
-    assert capsys.readouterr().out == ""
+    for name in ("lrnotes.epochs", "lrnotes"):
+        logger = logging.getLogger(name)
+        level = logger.level
+        logger.setLevel(logging.WARNING)
+        try:
+            fit(model, loader(), opt, nn.CrossEntropyLoss(), 2, progress=False)
+        finally:
+            logger.setLevel(level)
+        assert capsys.readouterr().out == ""
+    fit(model, loader(), opt, nn.CrossEntropyLoss(), 1, progress=False)
+    assert capsys.readouterr().out.startswith("epoch 1/1: ")
     fit(model, loader(), opt, nn.CrossEntropyLoss(), 4, progress=False,
         callbacks=[PrintEpochs(every=3)])
     assert [line.split(":")[0] for line in capsys.readouterr().out.splitlines()] == [
@@ -414,3 +421,45 @@ def test_one_cycle_momentum_of_a_count_names_the_working_form():
 def test_the_package_exports_the_callbacks():
     assert lrnotes.EarlyStopping is EarlyStopping and lrnotes.KeepBest is KeepBest
     assert lrnotes.Callback is Callback and lrnotes.PrintEpochs is PrintEpochs
+
+
+def test_the_api_pages_task_index_points_at_real_functions_chapters_and_sections():
+    import importlib
+    import pathlib
+
+    import nbformat
+
+    book = pathlib.Path(__file__).resolve().parent.parent / "book"
+    page = (book / "api.md").read_text()
+    index = page.split("## How do I ...")[1].split("\n## ")[0]
+    tasks = re.findall(r"^- \*\*(.+?)\*\*(.*?)(?=^- |\Z)", index, flags=re.M | re.S)
+    assert {name.split(" (")[0] for name, _ in tasks} >= {
+        "resume a run", "grow a run", "stop early", "keep the best model",
+        "apply the finder's suggestion", "schedule weight decay", "log to TensorBoard",
+        "run under torchrun", "record momentum and weight decay"}
+    documented = {module: members.replace(",", " ").split() for module, members in
+                  re.findall(r"automodule:: (\S+)\n   :members:(.*)", page)}  # []: every one
+    for name, line in tasks:
+        targets = re.findall(r"\{(?:func|class|meth|attr)\}`(?:[^`<]*<)?([\w.]+)>?`", line)
+        assert targets, name
+        for target in targets:
+            module, _, rest = target.partition(".")
+            obj, path = importlib.import_module(module), module
+            for part in rest.split("."):
+                if hasattr(obj, "__path__") and not hasattr(obj, part):
+                    obj = importlib.import_module(f"{path}.{part}")
+                else:
+                    obj = getattr(obj, part)
+                path += "." + part
+            owner = next((m for m, members in documented.items() if path.startswith(m + ".")
+                          and (not members or path[len(m) + 1:].split(".")[0] in members)),
+                         None)
+            assert owner is not None, f"{name}: {target} is not on the API page"
+        chapters = re.findall(r"\{doc\}`([\w]+)`(?:, \*(.+?)\*)?", line)
+        assert chapters, name
+        for chapter, section in chapters:
+            nb = nbformat.read(book / f"{chapter}.ipynb", as_version=4)
+            headings = {ln.lstrip("#").strip() for cell in nb.cells
+                        if cell.cell_type == "markdown" for ln in cell.source.splitlines()
+                        if ln.startswith("#")}
+            assert not section or section in headings, f"{name}: {chapter} has no {section!r}"
