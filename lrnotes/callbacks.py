@@ -414,10 +414,9 @@ class EarlyStopping(_Monitor):
 
     def on_fit_end(self, state: RunState) -> None:
         if self.stopped_epoch is not None and state.rank == 0:
-            logger.info("EarlyStopping: stopped after epoch %d, %s had not improved for %d "
-                        "epochs (best %.4g at epoch %s)", self.stopped_epoch, self.monitor,
-                        self.wait, math.nan if self.best is None else self.best,
-                        self.best_epoch)
+            logger.info("EarlyStopping: stopped after epoch %d; best %s %.4g at epoch %s",
+                        self.stopped_epoch, self.monitor,
+                        math.nan if self.best is None else self.best, self.best_epoch)
 
     def state_dict(self) -> dict[str, Any]:
         return {**self._base_state(), "wait": self.wait, "stopped_epoch": self.stopped_epoch}

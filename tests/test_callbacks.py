@@ -106,8 +106,8 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement(mode, si
     assert (stop.best, stop.best_epoch, stop.stopped_epoch) == (sign * 3.0, 3, 6)
     lines = capsys.readouterr().out.splitlines()
     assert lines[-2].startswith("epoch 6/10: ")
-    assert lines[-1] == (f"EarlyStopping: stopped after epoch 6, val_score had not improved for "
-                         f"3 epochs (best {sign * 3} at epoch 3)")
+    assert lines[-1] == (f"EarlyStopping: stopped after epoch 6; best val_score {sign * 3} at "
+                         "epoch 3")
 
 
 def test_min_delta_counts_only_improvements_larger_than_it():
