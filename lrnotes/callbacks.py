@@ -284,7 +284,7 @@ class PrintEpochs(Callback):
     """One line per epoch with every value of the epoch, when no progress bar is drawn.
 
     ``epoch 3/10: train_loss=0.4123 train_acc=0.8812 val_loss=0.5011 val_acc=0.85 lr=0.01
-    (1.2 s)``, through the logger ``"lrnotes.epochs"`` (INFO, to ``sys.stdout``; see the
+    (1.23 s)``, through the logger ``"lrnotes.epochs"`` (INFO, to ``sys.stdout``; see the
     module docstring to silence it), on rank 0, every
     ``every`` epochs and at the last; ``every=0``: never. ``fit`` adds one unless its
     ``callbacks`` hold a PrintEpochs; with a live bar the values are in the bar's postfix.
@@ -311,7 +311,7 @@ class PrintEpochs(Callback):
             return
         text = " ".join(f"{k}={v}" for k, v in format_values(state.values).items())
         seconds = state.values.get("seconds")
-        tail = "" if seconds is None else f" ({seconds:.1f} s)"
+        tail = "" if seconds is None else f" ({seconds:.3g} s)"
         epoch_log.info("epoch %d/%d: %s%s", done, state.epochs, text, tail)
 
 

@@ -270,7 +270,7 @@ def test_progress_false_prints_one_line_per_epoch_with_every_value(capsys):
         for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
             assert f"{key}={history.epochs[key][i]:.4g} " in line
         assert f"lr={history.epochs['lr/group_0'][i]:.4g} (" in line
-        assert re.search(r"\(\d+\.\d s\)$", line)
+        assert re.search(r"\([0-9.e+-]+ s\)$", line)
 
 
 def test_the_epoch_line_can_be_silenced_per_run_and_everywhere(capsys):
