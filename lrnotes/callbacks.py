@@ -375,7 +375,8 @@ class EarlyStopping(_Monitor):
     and resuming it trains no further epoch): with the best at epoch 4 and ``patience=3`` the
     last epoch is 7. ``stopped_epoch`` is then that epoch (1-based), ``best`` and
     ``best_epoch`` the best value and its epoch. Same as Keras' and Lightning's
-    ``EarlyStopping(monitor, min_delta, patience, mode)``.
+    ``EarlyStopping(monitor, min_delta, patience, mode)``. Each ``fit`` call starts counting
+    afresh (``on_fit_start``), unless it resumes from a checkpoint, which holds the count.
 
     Example::
 
@@ -440,8 +441,9 @@ class KeepBest(_Monitor):
     in ``weights`` (``best``, ``best_epoch``: the value and its 1-based epoch). With
     ``restore=True`` the model gets them back when ``fit`` returns normally (not on an
     exception). The copy is part of ``fit``'s checkpoints (so a checkpoint holds the model
-    twice), and a resumed run keeps the best of the whole run. To write the best model to a
-    file: ``torch.save(keep.weights, path)``.
+    twice), and a resumed run keeps the best of the whole run; a new ``fit`` call without
+    ``resume`` starts afresh. To write the best model to a file:
+    ``torch.save(keep.weights, path)``.
 
     Example::
 

@@ -8,7 +8,9 @@ Per optimizer update ``t`` the loop does, in this order::
     clip_gradients(params, ..., scaler, optimizer) # unscale, then clip true gradients
     scaler.step(optimizer); scaler.update()        # or optimizer.step()
     optimizer.zero_grad(); scheduler.step()        # per update, or per epoch
-    history.record_step(t, lrs, loss, grad_norm)   # tensors: no host sync
+    history.record_step(t, lrs, loss, grad_norm,   # tensors: no host sync; and every
+                        values)                    # other scheduled value (momentum, ...)
+    callback.on_update(state)                      # fit's callbacks
 
 The lr recorded for update ``t`` is the one that update used, so a schedule's value at
 ``t`` and ``history.lr[t]`` agree (the book's step convention).
@@ -458,11 +460,11 @@ def _group_names(optimizer: torch.optim.Optimizer) -> list[str]:
 
 
 def _epoch_keys(metrics: Mapping[str, Metric], val_loader: Any,
-                optimizer: torch.optim.Optimizer) -> tuple[str, ...]:
+                group_names: list[str]) -> tuple[str, ...]:
     """The keys of an epoch's values, which callbacks may monitor."""
     parts = ["train", "val"] if val_loader is not None else ["train"]
     return (*(f"{part}_{name}" for part in parts for name in ("loss", *metrics)),
-            *(f"lr/{name}" for name in _group_names(optimizer)))
+            *(f"lr/{name}" for name in group_names))
 
 
 def train_one_epoch(model: nn.Module, loader: Iterable[Any], optimizer: torch.optim.Optimizer,
@@ -671,7 +673,7 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
     generators = loader_generators(train_loader)
 
     run = RunState(net, optimizer, scheduler, history, epochs, rank=rank,
-                   epoch_keys=_epoch_keys(metrics, val_loader, optimizer))
+                   epoch_keys=_epoch_keys(metrics, val_loader, history.group_names))
     hooks = Hooks(callbacks, run)
 
     # resume: read and check the checkpoint against everything before loading any of it
