@@ -463,3 +463,15 @@ def test_the_api_pages_task_index_points_at_real_functions_chapters_and_sections
                         if cell.cell_type == "markdown" for ln in cell.source.splitlines()
                         if ln.startswith("#")}
             assert not section or section in headings, f"{name}: {chapter} has no {section!r}"
+
+
+def test_a_checkpoint_written_before_callbacks_resumes_with_fresh_ones(tmp_path):
+    path = tmp_path / "ck.pt"
+    run(VALUES, [], epochs=3, path=path)
+    state = checkpoint.load(path)
+    del state["callbacks"]  # as lrnotes wrote it before callbacks
+    state["history"].pop("values")
+    checkpoint.save(state, path)
+    stop = EarlyStopping("val_score", patience=3)
+    _, history = run(VALUES, [stop], path=path, resume=True)
+    assert history.num_epochs == 9 and stop.stopped_epoch == 9  # counted from epoch 4 on
