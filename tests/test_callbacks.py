@@ -475,3 +475,71 @@ def test_a_checkpoint_written_before_callbacks_resumes_with_fresh_ones(tmp_path)
     stop = EarlyStopping("val_score", patience=3)
     _, history = run(VALUES, [stop], path=path, resume=True)
     assert history.num_epochs == 9 and stop.stopped_epoch == 9  # counted from epoch 4 on
+
+
+DDP_SCRIPT = '''
+import contextlib, datetime, faulthandler, os, socket, sys
+import torch, torch.distributed as dist, torch.multiprocessing as mp
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from lrnotes import EarlyStopping, KeepBest, fit
+
+class Record(KeepBest):
+    epochs = []
+    def on_epoch_end(self, state):
+        self.epochs.append({k: v.clone() for k, v in state.model.state_dict().items()})
+
+def worker(rank, world, port, folder, stack_after):
+    faulthandler.dump_traceback_later(stack_after, exit=False)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=stack_after))
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, generator=g)
+    data = TensorDataset(x, (x.sum(1) > 0).long())
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+    stop = EarlyStopping("val_loss", patience=1, min_delta=1e9)  # stops after epoch 2
+    keep, record = KeepBest("val_loss", min_delta=1e9), Record()  # keeps epoch 1
+    with open(f"{folder}/out{rank}.txt", "w") as out, contextlib.redirect_stdout(out):
+        history = fit(model, DataLoader(data, batch_size=8), torch.optim.SGD(
+            model.parameters(), lr=0.2), nn.CrossEntropyLoss(), 5,
+            val_loader=DataLoader(data, batch_size=16), progress=False,
+            callbacks=[stop, keep, record])
+    torch.save({"epochs": history.num_epochs, "stopped": stop.stopped_epoch,
+                "best": keep.best_epoch, "model": model.state_dict(),
+                "first": record.epochs[0]}, f"{folder}/rank{rank}.pt")
+    dist.barrier()
+    dist.destroy_process_group()
+    faulthandler.cancel_dump_traceback_later()
+
+if __name__ == "__main__":
+    folder, stack_after = sys.argv[1], float(sys.argv[2])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.start_processes(worker, args=(2, port, folder, stack_after), nprocs=2,
+                       start_method="fork")
+'''
+
+
+@pytest.mark.skipif(not (torch.distributed.is_available()
+                         and torch.distributed.is_gloo_available()), reason="no gloo")
+def test_under_ddp_every_rank_stops_together_and_only_rank_0_prints(tmp_path):
+    import sys
+
+    from test_ddp import run_killable
+
+    script = tmp_path / "ddp_callbacks.py"
+    script.write_text(DDP_SCRIPT)
+    returncode, stderr = run_killable([sys.executable, str(script), str(tmp_path), "90"], 120)
+    assert returncode == 0, stderr[-4000:]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1)]
+    for rank in ranks:
+        assert (rank["epochs"], rank["stopped"], rank["best"]) == (2, 2, 1)
+        assert_bitwise(rank["model"], rank["first"])  # KeepBest restored epoch 1 on each rank
+    assert_bitwise(ranks[0]["model"], ranks[1]["model"])
+    lines = (tmp_path / "out0.txt").read_text().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/5", "epoch 2/5", "EarlyStopping",
+                                                      "KeepBest"]
+    assert (tmp_path / "out1.txt").read_text() == ""
