@@ -272,11 +272,10 @@ class History:
         return self.num_steps
 
     def __repr__(self) -> str:
-        last = ""
-        if self.num_epochs:
-            shown = {k: self.epochs[k][-1] for k in ("train_loss", "val_loss")
-                     if k in self.epochs}
-            last = "".join(f", {k}={v:.4g}" for k, v in shown.items())
+        last = ""  # the last epoch's validation loss, else its training loss
+        key = next((k for k in ("val_loss", "train_loss") if k in self.epochs), None)
+        if key is not None:
+            last = f", {key}={self.epochs[key][-1]:.4g}"
         return (f"History({self.num_steps} steps, {self.num_epochs} epochs, "
                 f"groups={self.group_names}{last})")
 

@@ -321,7 +321,6 @@ def test_history_displays_as_a_table_of_epochs():
     assert f"<td>{history.epochs['val_acc'][2]:.4g}</td>" in page
     assert "12 updates, 3 epochs" in page
     assert repr(history) == (f"History(12 steps, 3 epochs, groups=['group_0'], "
-                             f"train_loss={history.epochs['train_loss'][-1]:.4g}, "
                              f"val_loss={history.epochs['val_loss'][-1]:.4g})")
     assert History()._repr_html_().count("<tr>") == 1  # the header only
 
