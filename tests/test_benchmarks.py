@@ -68,3 +68,32 @@ def test_run_all_quick_writes_every_row(tmp_path):
         assert f"| {name} " in table and f"**{group}**" in table
     assert table.count("| lrnotes vs peer | ratio | lrnotes | peer | spread |") == len(
         {group for group, _ in EXPECTED})
+
+
+def test_book_times_counts_the_kernels_cpu_and_accepts_only_tagged_errors(tmp_path):
+    """A chapter whose only error is in a cell tagged raises-exception is timed (the slide's
+    real error is page content); any other error fails the run. CPU time is the kernel's."""
+    import nbformat
+    import papermill
+    import pytest
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import book_times
+
+    def notebook(name, tags):
+        cells = [nbformat.v4.new_code_cell("s = sum(i * i for i in range(3_000_000))"),
+                 nbformat.v4.new_code_cell("raise ValueError('the slide')")]
+        cells[1].metadata["tags"] = tags
+        nb = nbformat.v4.new_notebook(cells=cells)
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                     "language": "python"}
+        path = tmp_path / name
+        nbformat.write(nb, path)
+        return path
+
+    out = tmp_path / "out"
+    out.mkdir()
+    wall, cpu = book_times._run_chapter(notebook("tagged.ipynb", ["raises-exception"]), out)
+    assert 0 < cpu and 0 < wall
+    with pytest.raises(papermill.PapermillExecutionError):
+        book_times._run_chapter(notebook("untagged.ipynb", []), out)
