@@ -326,7 +326,8 @@ def _verify_payload(state: Any, path: Any) -> None:
 
 
 def _verify_position(state: Mapping[str, Any], path: Any,
-                     generators: Sequence[torch.Generator] | None, batches_per_epoch: int | None, epochs: int | None,
+                     generators: Sequence[torch.Generator] | None,
+                     batches_per_epoch: int | None, epochs: int | None,
                      batch_size: int | None) -> None:
     for rng in [*state["rng"], *state["epoch_rng"]] if generators is not None else []:
         if len(rng["generators"]) != len(generators):
@@ -373,8 +374,8 @@ def verify(state: Mapping[str, Any], path: str | os.PathLike, *, model: nn.Modul
     ``ScheduledLR`` its whole state (``check_state_dict``: count mode, driven keys,
     momentum, every schedule and plateau state); a GradScaler on both sides or neither
     (the same ``amp``); the history's state; a learnable ``loss_fn``'s state; the number
-    of the loader's ``generators`` (unless None); a mid-epoch position inside a loader of the same length
-    (``batches_per_epoch``) and ``batch_size``; an epoch not past ``epochs``.
+    of the loader's ``generators`` (unless None); a mid-epoch position inside a loader of
+    the same length (``batches_per_epoch``) and ``batch_size``; an epoch not past ``epochs``.
 
     Example::
 
