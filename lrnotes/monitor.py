@@ -11,6 +11,7 @@ synchronisation per step.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -71,6 +72,7 @@ class History:
                     grad_norm: Tensor) -> None:
         """Append update ``step``'s lrs (one per group), loss and grad norm (0-d tensors,
         kept on their device until :meth:`flush`)."""
+        _check_lrs(lrs, self.group_names)
         if not self.group_names:
             self.group_names = [f"group_{i}" for i in range(len(lrs))]
         self._pending.append((step, list(lrs), loss.detach(), grad_norm.detach()))
@@ -105,11 +107,12 @@ class History:
             history.record_epoch(train_loss=0.5); history.record_epoch(val_loss=0.4)
             history.epochs  # {'train_loss': [0.5, nan], 'val_loss': [nan, 0.4]}
         """
+        values = _epoch_numbers(values)  # all checked before any column grows
         done = self.num_epochs
         for key in values:
             self.epochs.setdefault(key, [math.nan] * done)
         for key, column in self.epochs.items():
-            column.append(float(values.get(key, math.nan)))
+            column.append(values.get(key, math.nan))
 
     def first_nonfinite(self, start: int = 0) -> tuple[int, float] | None:
         """``(step, loss)`` of the first flushed record at index >= ``start`` whose loss is
@@ -243,6 +246,49 @@ class History:
 _STATE_KEYS = ("group_names", "step", "lr", "loss", "grad_norm", "skipped", "epochs")
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_lrs(lrs: Any, group_names: Sequence[str]) -> None:
+    """``record_step``'s lrs: a sequence of one lr per param group."""
+    if isinstance(lrs, (str, bytes)) or not isinstance(lrs, Sequence):
+        raise TypeError(f"lrs must be a sequence of one lr per param group, got "
+                        f"{type(lrs).__name__}")
+    if group_names and len(lrs) != len(group_names):
+        raise ValueError(f"lrs has {len(lrs)} entries but the history records "
+                         f"{len(group_names)} param groups {list(group_names)}")
+
+
+def _epoch_numbers(values: dict[str, Any]) -> dict[str, float]:
+    """``record_epoch``'s values as floats: numbers or one-element tensors, else TypeError."""
+    found = {}
+    for key, value in values.items():
+        if isinstance(value, Tensor) and value.numel() == 1 and value.dtype != torch.bool:
+            found[key] = float(value.item())
+        elif _is_number(value):
+            found[key] = float(value)
+        else:
+            raise TypeError(f"record_epoch: {key} must be a number, got "
+                            f"{type(value).__name__} {value!r:.40}")
+    return found
+
+
+def _check_numbers(state: dict[str, Any]) -> None:
+    """The per-step and per-epoch entries of a state are numbers (steps integers)."""
+    if not all(isinstance(t, numbers.Integral) and not isinstance(t, bool) for t in state["step"]):
+        raise ValueError("state: 'step' must hold integers")
+    for key in ("loss", "grad_norm"):
+        if not all(_is_number(v) for v in state[key]):
+            raise ValueError(f"state: {key!r} must hold numbers")
+    if not all(isinstance(row, (list, tuple)) and all(_is_number(v) for v in row)
+               for row in state["lr"]):
+        raise ValueError("state: 'lr' must hold rows of numbers")
+    for key, column in state["epochs"].items():
+        if not isinstance(column, (list, tuple)) or not all(_is_number(v) for v in column):
+            raise ValueError(f"state: the 'epochs' column {key!r} must be a list of numbers")
+
+
 def _check_state(state: Any) -> None:
     """Raise ValueError unless ``state`` looks like :meth:`History.state_dict`'s output."""
     if not isinstance(state, dict):
@@ -263,6 +309,7 @@ def _check_state(state: Any) -> None:
     groups = len(state["group_names"])
     if any(len(row) != groups for row in state["lr"]):
         raise ValueError(f"state: every 'lr' row must have one entry per group ({groups})")
+    _check_numbers(state)
     columns = {len(v) for v in state["epochs"].values()}
     if len(columns) > 1:
         raise ValueError(f"state: the 'epochs' columns differ in length {sorted(columns)}")
