@@ -158,7 +158,7 @@ def _schedule(name: str, value: Any) -> Schedule:
     return value
 
 
-_MAX_DEPTH = 100  # wrappers in wrappers: far more than any real schedule, far below recursion
+_MAX_DEPTH = 300  # wrappers in wrappers: far more than any real schedule, far below recursion
 
 
 def _nested(schedule: Schedule) -> None:
@@ -178,10 +178,10 @@ def _data_depth(data: Any) -> int:
     while stack:
         item, depth = stack.pop()
         if isinstance(item, Mapping):
-            if "schedule" in item:
+            if "schedule" in item and "args" in item:
                 depth += 1
                 deepest = max(deepest, depth)
-            if depth > _MAX_DEPTH:
+            if depth > _MAX_DEPTH + 1:
                 break
             stack.extend((value, depth) for value in item.values())
         elif isinstance(item, (list, tuple)):
@@ -224,6 +224,10 @@ class Schedule:
         times = np.arange(_int("n", n, 0, _T_MAX), dtype=np.int64)
         return _checked(self, times, _evaluate(self, times))
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Schedule:
+        """A schedule is immutable: a copy is itself (and a deep one costs no recursion)."""
+        return self
+
     def _eval(self, t: np.ndarray) -> np.ndarray:
         """Multipliers at the times ``t >= 0``; NaN where ``after="raise"`` is exceeded.
 
@@ -254,7 +258,7 @@ class Schedule:
         if not isinstance(data, Mapping):
             raise TypeError(f"data must be a dict from Schedule.to_dict(), got "
                             f"{type(data).__name__} {data!r}")
-        if _data_depth(data) > _MAX_DEPTH:
+        if _data_depth(data) > _MAX_DEPTH + 1:  # the innermost, a plain schedule, counts too
             raise ValueError(f"data: the schedule is nested too deeply (more than {_MAX_DEPTH} "
                              "levels)")
         name = data.get("schedule")
