@@ -1485,9 +1485,9 @@ def _nobody() -> None:
 class _UpdateCounter:
     """The optimizer step hook that counts a :class:`ScheduledLR`'s updates.
 
-    A module-level class, not a closure, so an optimizer carrying it pickles (as torch's own
-    schedulers do); ``counts_updates_for()`` gives the scheduler (or None once it is gone),
-    which lets ``lr_find`` set the hook aside for its trial updates.
+    ``counts_updates_for()`` gives the scheduler (or None once it is gone), which lets
+    ``lr_find`` set the hook aside for its trial updates. (An optimizer pickles and deep-copies
+    without its hooks; :class:`ScheduledLR` registers a new counter on its copy.)
     """
 
     def __init__(self, scheduler: ScheduledLR | None) -> None:
@@ -1501,14 +1501,6 @@ class _UpdateCounter:
         skipped = isinstance(found_inf, torch.Tensor) and bool(found_inf.item())
         if owner is not None and not skipped:
             owner._updates += 1
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_UpdateCounter, (self.counts_updates_for(),))
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> _UpdateCounter:
-        # counts for the copy of its scheduler when that is being copied too, else for nobody
-        owner = self.counts_updates_for()
-        return _UpdateCounter(None if owner is None else memo.get(id(owner)))
 
 
 def _count_updates(scheduler: ScheduledLR, optimizer: Optimizer) -> Any:
@@ -1888,15 +1880,19 @@ class ScheduledLR(LRScheduler):
         return new
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickling, as torch's schedulers: everything but the finalizer (re-made on load)."""
-        return {key: value for key, value in self.__dict__.items() if key != "_finalizer"}
+        """Pickling, as torch's schedulers pickle: everything but the step hook's handle and
+        its finalizer (a pickled optimizer has no hooks; :meth:`__setstate__` registers the
+        update counter on the unpickled one)."""
+        return {key: value for key, value in self.__dict__.items()
+                if key not in ("_hook", "_finalizer")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._finalizer = None
-        if self._hook is not None and not self._detached:
-            self._finalizer = weakref.finalize(self, self._hook.remove)
+        self._hook = self._finalizer = None
         if not self._detached:
+            if self.count == "updates":
+                self._hook = _count_updates(self, self.optimizer)
+                self._finalizer = weakref.finalize(self, self._hook.remove)
             _DRIVERS[self.optimizer] = weakref.ref(self)
 
     def __repr__(self) -> str:
