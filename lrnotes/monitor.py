@@ -255,6 +255,10 @@ def _check_lrs(lrs: Any, group_names: Sequence[str]) -> None:
     if isinstance(lrs, (str, bytes)) or not isinstance(lrs, Sequence):
         raise TypeError(f"lrs must be a sequence of one lr per param group, got "
                         f"{type(lrs).__name__}")
+    for lr in lrs:
+        if not (isinstance(lr, Tensor) and lr.numel() == 1) and not _is_number(lr):
+            raise TypeError(f"lrs must hold numbers or one-element tensors, got "
+                            f"{type(lr).__name__} {lr!r:.40}")
     if group_names and len(lrs) != len(group_names):
         raise ValueError(f"lrs has {len(lrs)} entries but the history records "
                          f"{len(group_names)} param groups {list(group_names)}")
