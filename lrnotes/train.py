@@ -36,6 +36,7 @@ from lrnotes.clip import clip_gradients
 from lrnotes.data import loader_generators
 from lrnotes.env import as_device
 from lrnotes.monitor import History, open_writer
+from lrnotes.optim import optimizer_mode
 from lrnotes.progress import progress_bar
 
 AMP_MODES = (None, False, True, "bf16", "fp16")
@@ -259,7 +260,9 @@ def evaluate(model: nn.Module, loader: Iterable[Any], loss_fn: Callable[[Any, An
 
     Each batch's (mean-reduced) loss and metrics are weighted by its size ``n_b``:
     :math:`\bar L = \sum_b n_b L_b / \sum_b n_b`; under DDP the sums run over all ranks.
-    One host synchronisation at the end. The model's train/eval mode is restored.
+    One host synchronisation at the end. The model's train/eval mode is restored. With a
+    schedule-free optimizer, call ``optimizer.eval()`` first (:func:`fit` and
+    :func:`train_one_epoch` leave it in eval mode).
 
     Example::
 
@@ -367,6 +370,8 @@ class _Loop:
         group_loss: Tensor | None = None
         in_group = 0
         for i, batch in enumerate(batches, start=start_batch):
+            if i == start_batch:  # not before: a resumed epoch with no batches left keeps its mode
+                optimizer_mode(self.optimizer, "train")
             last = (i + 1) % accum == 0 or (n_batches is not None and i + 1 == n_batches)
             # the mean over the k micro-batches of this update (k < accum for a short tail)
             k = accum if n_batches is None else min(accum, n_batches - (i // accum) * accum)
@@ -601,7 +606,9 @@ def train_one_epoch(model: nn.Module, loader: Iterable[Any], optimizer: torch.op
     The same update as :func:`fit` (see the module docstring): ``scheduler`` is stepped
     after every optimizer update (step per-epoch schedulers yourself, after this call);
     ``amp="fp16"`` makes a ``GradScaler`` unless you pass ``scaler`` (pass one to keep
-    its scale across epochs). Steps are appended to ``history`` when given.
+    its scale across epochs). Steps are appended to ``history`` when given. A schedule-free
+    optimizer (one with ``train()``/``eval()``) is put in train mode for the updates and
+    left in eval mode, so :func:`evaluate` after this call sees the averaged weights.
 
     Example::
 
@@ -626,8 +633,11 @@ def train_one_epoch(model: nn.Module, loader: Iterable[Any], optimizer: torch.op
                  clip=_clip_kwargs(clip), amp_dtype=dtype, scaler=scaler,
                  accumulation_steps=accumulation_steps, metrics=metrics, batch_fn=batch_fn,
                  on_nan=on_nan, log_every=log_every, history=history)
-    sums, count = loop.train_epoch(iter(loader), n_batches)
-    loop.flush()
+    try:
+        sums, count = loop.train_epoch(iter(loader), n_batches)
+        loop.flush()
+    finally:
+        optimizer_mode(optimizer, "eval")
     if sums is None:
         raise ValueError("loader yielded no batches; it must yield at least one")
     return _epoch_values(sums, count, metrics)
@@ -721,6 +731,14 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
     checkpoint is written (the last epoch's one stays).
 
     KeyboardInterrupt and FloatingPointError carry the history as ``err.history``.
+
+    Schedule-free optimizers (``schedulefree.AdamWScheduleFree`` and every optimizer with
+    ``train()`` and ``eval()`` methods; see :func:`optimizer_mode`): ``fit`` puts the
+    optimizer in train mode before an epoch's first update and in eval mode at the epoch's
+    end, so validation, the epoch's checkpoint and the returned model use the averaged
+    weights ``x``, never the gradient point ``y``. A checkpoint written on an interrupt
+    mid-epoch holds the train-mode weights and the mode, so resume is exact either way.
+    Their internal warmup is theirs: ``history.lr`` records ``param_groups[i]["lr"]``.
 
     Distributed: with a ``torch.distributed`` process group of world size > 1 (e.g. under
     ``torchrun``) the model is wrapped in ``DistributedDataParallel`` unless it is one,
@@ -836,6 +854,7 @@ def _run(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.O
             sums, count = loop.train_epoch(batches, n_batches, position=position,
                                            start_batch=start_batch, sums=sums, count=count)
             loop.flush()
+            optimizer_mode(optimizer, "eval")  # validate and save the weights a user keeps
             if sums is None:
                 raise ValueError("train_loader yielded no batches; it must yield at least one")
             values = {f"train_{k}": v for k, v in _epoch_values(sums, count, metrics).items()}
@@ -870,6 +889,7 @@ def _run(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.O
         err.history = history
         raise
     finally:
+        optimizer_mode(optimizer, "eval")
         bar.close()
         if own_writer:
             writer.close()
