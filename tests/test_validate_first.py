@@ -199,10 +199,25 @@ def test_evaluate_and_setup_check_the_device_before_anything():
 # --- 3. two writers --------------------------------------------------------------------------
 
 
-def _hold_until(path: str, held, release) -> None:
-    with ckpt.hold(path):
-        held.set()
-        release.wait(60)
+class _Waiting:
+    """One batch, served only after ``release``: a run that holds its checkpoint path."""
+
+    def __init__(self, started, release) -> None:
+        self.started, self.release = started, release
+
+    def __len__(self) -> int:
+        return 1
+
+    def __iter__(self):
+        self.started.set()
+        self.release.wait(60)
+        yield torch.randn(4, 3), torch.randint(0, 2, (4,))
+
+
+def _fit_until(path: str, started, release) -> None:
+    model = nn.Linear(3, 2)
+    lrnotes.fit(model, _Waiting(started, release), torch.optim.SGD(model.parameters(), lr=0.1),
+                nn.CrossEntropyLoss(), 1, checkpoint=path, progress=False)
 
 
 def _save_many(path: str, n: int, start, errors) -> None:
@@ -217,27 +232,30 @@ def _save_many(path: str, n: int, start, errors) -> None:
 
 def test_a_second_run_on_a_held_checkpoint_path_is_refused_at_once_naming_the_holder(tmp_path):
     path = str(tmp_path / "ck.pt")
-    mp = multiprocessing.get_context("fork")
-    held, release = mp.Event(), mp.Event()
-    holder = mp.Process(target=_hold_until, args=(path, held, release))
-    holder.start()
+    mp = multiprocessing.get_context("spawn")  # a fresh process: fit runs there
+    started, release = mp.Event(), mp.Event()
+    first = mp.Process(target=_fit_until, args=(path, started, release))
+    first.start()
     try:
-        assert held.wait(60)
+        assert started.wait(120)  # the first run is inside its epoch, holding the path
         model, loader = bn_model(), shuffled_loader()
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
         before = state_of(model, opt, loader)
-        with pytest.raises(ckpt.CheckpointInUse, match=f"ck.pt.*pid {holder.pid}"):
+        with pytest.raises(ckpt.CheckpointInUse, match=f"ck.pt.*pid {first.pid}"):
             lrnotes.fit(model, loader, opt, nn.CrossEntropyLoss(), 1, checkpoint=path,
                         progress=False)
         assert_unchanged(before, state_of(model, opt, loader))
         assert not os.path.exists(path)
-        with pytest.raises(ckpt.CheckpointInUse), ckpt.hold(path):  # the same rule in-process
+        with pytest.raises(ckpt.CheckpointInUse), ckpt.hold(path):
             pass
     finally:
         release.set()
-        holder.join(60)
-    with ckpt.hold(path):  # free once the holder is gone
-        pass
+        first.join(120)
+    assert first.exitcode == 0
+    ckpt.load(path)  # the first run's checkpoint, whole
+    assert sorted(os.listdir(tmp_path)) == ["ck.pt"]  # no lock file, no temporary left
+    with ckpt.hold(path), pytest.raises(ckpt.CheckpointInUse, match="ck.pt"), ckpt.hold(path):
+        pass  # in one process too: one holder at a time
 
 
 def test_two_processes_saving_one_path_never_remove_each_others_temporary(tmp_path):
