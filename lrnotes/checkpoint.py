@@ -487,7 +487,11 @@ def save(state: Mapping[str, Any], path: str | os.PathLike) -> None:
 
         save(capture(model, optimizer, None, None, history, epoch=1), "runs/ck.pt")
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a checkpoint file path, got {type(path).__name__}")
     path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"path: {path!r} is a directory, not a checkpoint file path")
     buffer = io.BytesIO()
     torch.save(dict(state), buffer)
     payload = buffer.getbuffer()
@@ -590,7 +594,11 @@ def hold(path: str | os.PathLike) -> Iterator[str]:
         with hold("runs/ck.pt"):
             ...  # train; save("runs/ck.pt") as often as needed
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a checkpoint file path, got {type(path).__name__}")
     target = os.path.abspath(os.fspath(path))
+    if os.path.isdir(target):
+        raise ValueError(f"path: {target!r} is a directory, not a checkpoint file path")
     try:
         import fcntl
     except ImportError:  # Windows: no advisory locks here

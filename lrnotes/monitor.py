@@ -73,6 +73,10 @@ class History:
         """Append update ``step``'s lrs (one per group), loss and grad norm (0-d tensors,
         kept on their device until :meth:`flush`)."""
         _check_lrs(lrs, self.group_names)
+        for name, value in (("loss", loss), ("grad_norm", grad_norm)):
+            if not isinstance(value, Tensor) or value.numel() != 1:
+                raise TypeError(f"{name} must be a one-element tensor, got "
+                                f"{type(value).__name__} {value!r:.40}")
         if not self.group_names:
             self.group_names = [f"group_{i}" for i in range(len(lrs))]
         self._pending.append((step, list(lrs), loss.detach(), grad_norm.detach()))
@@ -311,7 +315,7 @@ def _check_state(state: Any) -> None:
         raise ValueError(f"state: 'step' has {n} entries but {lengths}; the per-step lists "
                          "must have one entry per update")
     groups = len(state["group_names"])
-    if any(len(row) != groups for row in state["lr"]):
+    if any(not isinstance(row, (list, tuple)) or len(row) != groups for row in state["lr"]):
         raise ValueError(f"state: every 'lr' row must have one entry per group ({groups})")
     _check_numbers(state)
     columns = {len(v) for v in state["epochs"].values()}
