@@ -188,8 +188,12 @@ def nonfinite(state: Mapping[str, Any], limit: int = 5) -> list[str]:
              and v.numel()]
     if not named:
         return []
-    flags = torch.stack([torch.isfinite(v).all().to("cpu") for _, v in named]).tolist()
-    return [n for (n, _), ok in zip(named, flags, strict=True) if not ok][:limit]
+    finite: dict[str, bool] = {}
+    for device in {v.device for _, v in named}:  # one host sync per device
+        here = [(n, v) for n, v in named if v.device == device]
+        flags = torch.stack([torch.isfinite(v).all() for _, v in here]).cpu().tolist()
+        finite.update({n: ok for (n, _), ok in zip(here, flags, strict=True)})
+    return [n for n, _ in named if not finite[n]][:limit]
 
 
 # --- verification --------------------------------------------------------------------------

@@ -617,6 +617,12 @@ def train_one_epoch(model: nn.Module, loader: Iterable[Any], optimizer: torch.op
             val = evaluate(model, val_loader, loss_fn)
     """
     _check_common(accumulation_steps, "batch", on_nan, log_every, scheduler, optimizer)
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a callable (outputs, targets) -> scalar tensor, got "
+                        f"{type(loss_fn).__name__} {loss_fn!r}")
+    if batch_fn is not None and not callable(batch_fn):
+        raise TypeError(f"batch_fn must be a callable batch -> (inputs, targets) or None, got "
+                        f"{type(batch_fn).__name__}")
     if isinstance(scheduler, ReduceLROnPlateau):
         raise ValueError("scheduler: ReduceLROnPlateau needs a metric; step it yourself with "
                          "evaluate()'s loss after the epoch")
@@ -633,6 +639,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable[Any], optimizer: torch.op
                  clip=_clip_kwargs(clip), amp_dtype=dtype, scaler=scaler,
                  accumulation_steps=accumulation_steps, metrics=metrics, batch_fn=batch_fn,
                  on_nan=on_nan, log_every=log_every, history=history)
+    loop.first = _FirstBatch(model, loop.params, loader_generators(loader))
     try:
         sums, count = loop.train_epoch(iter(loader), n_batches)
         loop.flush()
@@ -699,12 +706,19 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
             model, optimizer, scheduler, scaler, history, RNG states (torch, cuda, numpy,
             python, the loader's generators) and the position in the epoch. Checked before
             training: not a directory, writable, and not an existing file unless ``resume``
-            continues from it or ``overwrite=True``. It is a pickle: load only checkpoints
-            you wrote.
+            continues from it or ``overwrite=True``. One run writes a path at a time: the
+            run holds :func:`lrnotes.checkpoint.hold` on it, and a second run on the same
+            path is refused at once (``CheckpointInUse``, naming the holder's pid and
+            host). Only a finite state is written (else the last good file stays, with a
+            ``RuntimeWarning``). An ``nn.Module`` ``loss_fn`` with parameters is saved too;
+            other parameters the optimizer updates outside the model are refused up front.
+            It is a pickle: load only checkpoints you wrote.
         resume: True to continue from ``checkpoint`` when that file exists (a fresh
-            start otherwise), or the path of a checkpoint to continue from. The file is
-            checked against the model, optimizer, scheduler, ``amp`` and loader before
-            anything is loaded; a file that does not fit raises
+            start otherwise), or the path of a checkpoint to continue from. The whole file
+            is checked before anything is loaded: the model, optimizer, scheduler (a
+            ``ScheduledLR``'s whole state), ``amp``, a learnable loss, the counters, and the
+            position against the loader (its length, batch size, and the skip to the saved
+            batch); a file that does not fit raises
             :class:`~lrnotes.checkpoint.CheckpointError` (a ``ValueError``) naming it.
         overwrite: True to start over and replace an existing ``checkpoint`` file.
         writer: a TensorBoard ``SummaryWriter`` or a log directory: gets ``lr/<group>``,
@@ -731,6 +745,12 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
     checkpoint is written (the last epoch's one stays).
 
     KeyboardInterrupt and FloatingPointError carry the history as ``err.history``.
+
+    Validate first, then act: every argument is checked before the first forward pass,
+    random draw or restored byte (TypeError/ValueError naming it). What only a batch can
+    tell (``loss_fn`` returning one number, each metric one number, ``batch_fn`` a pair) is
+    checked on each batch before its backward pass; when the first batch of a fresh run
+    fails, its BatchNorm statistics, gradients and RNG states are put back.
 
     Schedule-free optimizers (``schedulefree.AdamWScheduleFree`` and every optimizer with
     ``train()`` and ``eval()`` methods; see :func:`optimizer_mode`): ``fit`` puts the
