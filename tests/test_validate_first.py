@@ -187,6 +187,15 @@ def test_fit_refuses_bad_arguments_before_a_forward_pass_or_a_random_draw(case):
     assert_unchanged(before, state_of(model, opt, loader))
 
 
+def test_train_one_epoch_puts_back_what_a_refused_first_batch_changed():
+    model, loader = bn_model(), shuffled_loader()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = state_of(model, opt, loader)
+    with pytest.raises(ValueError, match="loss_fn"):
+        lrnotes.train_one_epoch(model, loader, opt, nn.CrossEntropyLoss(reduction="none"))
+    assert_unchanged(before, state_of(model, opt, loader))
+
+
 def test_evaluate_and_setup_check_the_device_before_anything():
     with pytest.raises(ValueError, match="device"):
         lrnotes.evaluate(bn_model(), shuffled_loader(), nn.CrossEntropyLoss(), device="gpu")
@@ -425,7 +434,11 @@ def test_bad_values_are_refused_or_documented():
 # --- 7. unclear errors -----------------------------------------------------------------------
 
 
-def test_errors_name_the_argument():
+def test_errors_name_the_argument(tmp_path):
+    with pytest.raises(ValueError, match="directory"):
+        ckpt.save(dict.fromkeys(ckpt.PAYLOAD_KEYS), tmp_path)
+    with pytest.raises(TypeError, match="loss"):
+        History().record_step(0, [0.1], 5, torch.tensor(1.0))
     deep = S.constant(1.0)
     with pytest.raises(ValueError, match="nested too deeply"):
         for _ in range(1500):
