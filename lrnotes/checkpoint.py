@@ -111,7 +111,7 @@ def capture(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
             batches_per_epoch: int | None = None, sums: Tensor | None = None, count: int = 0,
             rng: list[dict[str, Any]] | None = None,
             epoch_rng: list[dict[str, Any]] | None = None, batch_size: int | None = None,
-            loss_fn: Any = None) -> dict[str, Any]:
+            loss_fn: Any = None, callbacks: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The payload of a checkpoint taken after ``batch`` batches of epoch ``epoch``
     (0-based; ``batch=0`` and ``epoch=e`` is "epochs ``0..e-1`` done").
 
@@ -120,6 +120,9 @@ def capture(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
     from which the loader's order is re-created on resume. ``batch_size`` is the loader's
     (a mid-epoch position is only valid for the same one); ``loss_fn``, when it is an
     ``nn.Module`` with parameters or buffers (a learnable loss), has its state saved too.
+    ``callbacks`` is the state of fit's callbacks
+    (:meth:`lrnotes.callbacks.Hooks.state_dict`); a checkpoint without it (an older one)
+    resumes with fresh callbacks.
     """
     return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "optimizer_class": _qualname(optimizer),
@@ -130,7 +133,8 @@ def capture(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
             "batches_per_epoch": batches_per_epoch,
             "sums": None if sums is None else sums.detach().cpu(), "count": count,
             "rng": rng or [], "epoch_rng": epoch_rng or [], "batch_size": batch_size,
-            "loss_fn": _module_state(loss_fn)}
+            "loss_fn": _module_state(loss_fn),
+            "callbacks": None if callbacks is None else dict(callbacks)}
 
 
 def _module_state(module: Any) -> dict[str, Any] | None:
@@ -143,17 +147,20 @@ def _module_state(module: Any) -> dict[str, Any] | None:
 def restore(state: Mapping[str, Any], path: str | os.PathLike = "<checkpoint>", *,
             model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any = None,
             scaler: torch.amp.GradScaler | None = None, history: Any = None,
-            loss_fn: Any = None) -> None:
+            loss_fn: Any = None, callbacks: Any = None) -> None:
     """Check ``state`` against every object with :func:`verify` (a misfit raises
     :class:`CheckpointError` naming ``path`` and changes nothing), then load it into them.
+    ``callbacks`` (fit's :class:`~lrnotes.callbacks.Hooks`) are loaded first.
 
     Example::
 
         restore(load("runs/ck.pt"), "runs/ck.pt", model=model, optimizer=optimizer)
     """
     verify(state, path, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
-           history=history, loss_fn=loss_fn)
+           history=history, loss_fn=loss_fn, callbacks=callbacks)
     # every object was checked: from here on they change
+    if callbacks is not None:
+        callbacks.load_state_dict(state.get("callbacks"))
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None:
@@ -367,7 +374,7 @@ def verify(state: Mapping[str, Any], path: str | os.PathLike, *, model: nn.Modul
            generators: Sequence[torch.Generator] | None = None,
            batches_per_epoch: int | None = None,
            epochs: int | None = None, batch_size: int | None = None,
-           loss_fn: Any = None) -> None:
+           loss_fn: Any = None, callbacks: Any = None) -> None:
     """Raise :class:`CheckpointError` unless ``state`` (from :func:`load`) fits every object
     it will be loaded into; changes nothing. :func:`restore` calls it first.
 
@@ -379,7 +386,9 @@ def verify(state: Mapping[str, Any], path: str | os.PathLike, *, model: nn.Modul
     momentum, every schedule and plateau state); a GradScaler on both sides or neither
     (the same ``amp``); the history's state; a learnable ``loss_fn``'s state; the number
     of the loader's ``generators`` (unless None); a mid-epoch position inside a loader of
-    the same length (``batches_per_epoch``) and ``batch_size``; an epoch not past ``epochs``.
+    the same length (``batches_per_epoch``) and ``batch_size``; an epoch not past
+    ``epochs``; fit's callbacks (:class:`~lrnotes.callbacks.Hooks`: every saved state has
+    its callback, and that callback's ``check_state_dict`` accepts it).
 
     Example::
 
@@ -401,6 +410,11 @@ def verify(state: Mapping[str, Any], path: str | os.PathLike, *, model: nn.Modul
             raise _mismatch(path, "history", str(err)) from err
     _verify_loss_fn(state, path, loss_fn)
     _verify_position(state, path, generators, batches_per_epoch, epochs, batch_size)
+    if callbacks is not None:
+        try:
+            callbacks.check_state_dict(state.get("callbacks"))
+        except (ValueError, TypeError) as err:
+            raise _mismatch(path, "callbacks", str(err)) from err
 
 
 # --- the file -----------------------------------------------------------------------------

@@ -8,7 +8,9 @@ Per optimizer update ``t`` the loop does, in this order::
     clip_gradients(params, ..., scaler, optimizer) # unscale, then clip true gradients
     scaler.step(optimizer); scaler.update()        # or optimizer.step()
     optimizer.zero_grad(); scheduler.step()        # per update, or per epoch
-    history.record_step(t, lrs, loss, grad_norm)   # tensors: no host sync
+    history.record_step(t, lrs, loss, grad_norm,   # tensors: no host sync; and every
+                        values)                    # other scheduled value (momentum, ...)
+    callback.on_update(state)                      # fit's callbacks
 
 The lr recorded for update ``t`` is the one that update used, so a schedule's value at
 ``t`` and ``history.lr[t]`` agree (the book's step convention).
@@ -31,11 +33,12 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, RandomSampler
 
 from lrnotes import checkpoint as ckpt
+from lrnotes.callbacks import Hooks, RunState, check_callbacks, format_values
 from lrnotes.checkpoint import Position
 from lrnotes.clip import clip_gradients
 from lrnotes.data import loader_generators
 from lrnotes.env import as_device
-from lrnotes.monitor import History, open_writer
+from lrnotes.monitor import History, open_writer, read_scheduled, scheduled_keys
 from lrnotes.optim import optimizer_mode
 from lrnotes.progress import progress_bar
 
@@ -334,19 +337,22 @@ class _Loop:
                  amp_dtype: torch.dtype | None, scaler: torch.amp.GradScaler | None,
                  accumulation_steps: int, metrics: dict[str, Metric],
                  batch_fn: Callable[[Any], tuple[Any, Any]] | None, on_nan: str, log_every: int,
-                 history: History, writer: Any = None, bar: Any = None) -> None:
+                 history: History, writer: Any = None, bar: Any = None,
+                 hooks: Hooks | None = None) -> None:
         self.model, self.optimizer, self.loss_fn, self.device = model, optimizer, loss_fn, device
         self.scheduler, self.per_batch, self.clip = scheduler, per_batch, clip
         self.amp_dtype, self.scaler = amp_dtype, scaler
         self.accumulation_steps, self.metrics, self.batch_fn = accumulation_steps, metrics, batch_fn
         self.on_nan, self.log_every, self.history = on_nan, log_every, history
-        self.writer, self.bar = writer, bar
+        self.writer, self.bar, self.hooks = writer, bar, hooks
+        self.scheduled = scheduled_keys(scheduler, optimizer)
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.ddp = isinstance(model, nn.parallel.DistributedDataParallel)
         self.world = _rank_world()[1]
         self.epoch = 0
         self.unflushed = 0
         self.first: _FirstBatch | None = None  # set by fit for a fresh run
+        self.last_epoch: dict[str, str] = {}  # the bar shows the last epoch's values too
 
     def train_epoch(self, batches: Iterator[Any], n_batches: int | None, *,
                     position: Position | None = None, start_batch: int = 0,
@@ -395,9 +401,11 @@ class _Loop:
             if last:
                 if position is not None:
                     position.leave()  # an interrupt inside an update cannot be resumed
-                self.update(group_loss / in_group)
+                stepped = self.update(group_loss / in_group)
                 if position is not None:
                     position.advance(i + 1, sums, count)
+                if stepped and self.hooks is not None:
+                    self.hooks.update()
                 group_loss, in_group = None, 0
             if self.bar is not None:
                 self.bar.update(1)
@@ -406,19 +414,22 @@ class _Loop:
                 position.leave()
             torch._foreach_mul_([p.grad for p in self.params if p.grad is not None],
                                 accum / in_group)
-            self.update(group_loss / in_group)
+            if self.update(group_loss / in_group) and self.hooks is not None:
+                self.hooks.update()
         return sums, count
 
-    def update(self, loss: Tensor) -> None:
+    def update(self, loss: Tensor) -> bool:
         """One optimizer update from the accumulated gradients: unscale and clip, step the
-        optimizer, zero the gradients, step a per-batch scheduler, record update ``t``."""
+        optimizer, zero the gradients, step a per-batch scheduler, record update ``t``.
+        False when ``on_nan="skip"`` skipped it."""
         t = self.history.num_steps
         stats = clip_gradients(self.params, **self.clip, scaler=self.scaler,
                                optimizer=self.optimizer)
         lrs = [g["lr"].clone() if isinstance(g["lr"], Tensor) else g["lr"]
                for g in self.optimizer.param_groups]  # the lrs update t uses
+        values = read_scheduled(self.optimizer.param_groups, self.scheduled)
         if self.on_nan == "skip" and self._skip(loss, stats.finite, t):
-            return
+            return False
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -427,10 +438,11 @@ class _Loop:
         self.optimizer.zero_grad(set_to_none=True)
         if self.scheduler is not None and self.per_batch:
             self.scheduler.step()
-        self.history.record_step(t, lrs, loss, stats.norm_before)
+        self.history.record_step(t, lrs, loss, stats.norm_before, values)
         self.unflushed += 1
         if self.unflushed >= self.log_every:
             self.flush()
+        return True
 
     def _skip(self, loss: Tensor, grads_finite: Tensor, t: int) -> bool:
         """on_nan="skip": drop update ``t`` if its loss (or, without a GradScaler, its
@@ -461,8 +473,8 @@ class _Loop:
                                         epochs_from=len(self.history.epochs.get("epoch", [])))
         latest = self.history.latest()
         if self.bar is not None and not self.bar.disable and latest:
-            self.bar.set_postfix(loss=f"{latest['loss']:.4g}", lr=f"{latest['lr']:.3g}",
-                                 refresh=False)
+            self.bar.set_postfix({"loss": f"{latest['loss']:.4g}", "lr": f"{latest['lr']:.3g}",
+                                  **self.last_epoch}, refresh=False)
 
 
 def _check_common(accumulation_steps: int, step_scheduler: str, on_nan: str, log_every: int,
@@ -593,6 +605,14 @@ def _group_names(optimizer: torch.optim.Optimizer) -> list[str]:
     return [str(g.get("name", f"group_{i}")) for i, g in enumerate(optimizer.param_groups)]
 
 
+def _epoch_keys(metrics: Mapping[str, Metric], val_loader: Any,
+                group_names: list[str]) -> tuple[str, ...]:
+    """The keys of an epoch's values, which callbacks may monitor."""
+    parts = ["train", "val"] if val_loader is not None else ["train"]
+    return (*(f"{part}_{name}" for part in parts for name in ("loss", *metrics)),
+            *(f"lr/{name}" for name in group_names))
+
+
 def train_one_epoch(model: nn.Module, loader: Iterable[Any], optimizer: torch.optim.Optimizer,
                     loss_fn: Callable[[Any, Any], Tensor], *, scheduler: Any = None,
                     clip: float | Mapping[str, Any] | None = None,
@@ -659,7 +679,8 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
         checkpoint: str | os.PathLike | None = None, resume: bool | str | os.PathLike = False,
         overwrite: bool = False, writer: Any = None, progress: bool = True, log_every: int = 50,
         on_nan: str = "raise", history: History | None = None,
-        batch_fn: Callable[[Any], tuple[Any, Any]] | None = None) -> History:
+        batch_fn: Callable[[Any], tuple[Any, Any]] | None = None,
+        callbacks: list[Any] | None = None) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`~lrnotes.monitor.History`.
 
     The loop (one update is the module docstring's: forward, backward, clip, optimizer
@@ -671,7 +692,9 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
                 update t                              # then one update
             evaluate(model, val_loader)               # the epoch's train and val values
             scheduler.step()                          # per epoch, or ReduceLROnPlateau
-            history.record_epoch(...); save checkpoint
+            history.record_epoch(...)
+            stop = any(cb.on_epoch_end(state) for cb in callbacks)
+            save checkpoint; if stop: break
 
     Update ``t`` steps with :math:`g_t = \\mathrm{clip}(\\frac{1}{k}\\sum_{j<k} \\nabla L_j)`,
     the mean gradient of ``k = accumulation_steps`` micro-batches (a short last group of
@@ -724,7 +747,10 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
         writer: a TensorBoard ``SummaryWriter`` or a log directory: gets ``lr/<group>``,
             ``train/loss``, ``train/grad_norm`` per update and ``epoch/<key>`` per epoch.
         progress: a progress bar (:func:`lrnotes.progress.progress_bar`: off with
-            ``TQDM_DISABLE=1`` and in notebooks executed headless).
+            ``TQDM_DISABLE=1`` and in notebooks executed headless) whose postfix shows the
+            last epoch's values. Without a drawn bar (``progress=False``, a script's log, a
+            notebook run by papermill) a line per epoch with every value is printed instead
+            (:class:`~lrnotes.callbacks.PrintEpochs`).
         log_every: updates between flushes of the recorded values to the host (the
             only host syncs of the loop), TensorBoard writes and NaN checks.
         on_nan: ``"raise"``: a non-finite loss raises ``FloatingPointError`` naming its
@@ -733,6 +759,13 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
             a GradScaler, gradient) is not finite is skipped and listed in
             ``history.skipped``; this costs one host sync per update.
         history: a History to append to (kept even if ``fit`` raises); default a new one.
+        callbacks: a list of :class:`~lrnotes.callbacks.Callback` objects called at the run's
+            start and end, after each update and at each epoch's end (which may stop the
+            run): e.g. :class:`~lrnotes.callbacks.EarlyStopping`,
+            :class:`~lrnotes.callbacks.KeepBest`. Their state is in the checkpoints, so a
+            resumed run stops and keeps the same epochs as an uninterrupted one. A
+            :class:`~lrnotes.callbacks.PrintEpochs` is added unless one is given
+            (``PrintEpochs(every=0)`` silences this run).
 
     Exact resume: restarting from a mid-epoch checkpoint restores the RNG states of the
     epoch's start, re-creates the loader's iterator, skips (loads and discards) the
@@ -783,6 +816,7 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
         checkpoint=checkpoint, resume=resume, overwrite=overwrite, writer=writer,
         progress=progress, log_every=log_every, on_nan=on_nan, history=history,
         batch_fn=batch_fn)
+    callbacks = check_callbacks(callbacks)
     rank = _rank_world()[0]
     target = None if checkpoint is None else ckpt.check_target(checkpoint, may_exist=True)
     # one writer per checkpoint path, for the whole run (rank 0 is the only writer)
@@ -797,7 +831,7 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
                     amp=amp, accumulation_steps=accumulation_steps, metrics=metrics,
                     device=device, checkpoint=checkpoint, resume_path=resume_path,
                     writer=writer, progress=progress, log_every=log_every, on_nan=on_nan,
-                    history=history, batch_fn=batch_fn)
+                    history=history, batch_fn=batch_fn, callbacks=callbacks)
 
 
 def _run(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Optimizer,
@@ -806,7 +840,7 @@ def _run(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.O
          accumulation_steps: int, metrics: dict[str, Metric], device: torch.device,
          checkpoint: str | None, resume_path: str | os.PathLike | None, writer: Any,
          progress: bool, log_every: int, on_nan: str, history: History | None,
-         batch_fn: Callable[[Any], tuple[Any, Any]] | None) -> History:
+         batch_fn: Callable[[Any], tuple[Any, Any]] | None, callbacks: list[Any]) -> History:
     """:func:`fit` after its arguments were checked, holding the checkpoint path."""
     dtype = _amp_dtype(amp, device)
     rank, world = _rank_world()
@@ -826,6 +860,10 @@ def _run(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.O
     plateau = isinstance(scheduler, ReduceLROnPlateau)
     generators = loader_generators(train_loader)
 
+    run = RunState(net, optimizer, scheduler, history, epochs, rank=rank,
+                   epoch_keys=_epoch_keys(metrics, val_loader, history.group_names))
+    hooks = Hooks(callbacks, run)
+
     # resume: read and check the whole checkpoint (every object, the position against the
     # loader, the counters) before the first byte of it is restored
     state = None
@@ -834,35 +872,43 @@ def _run(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.O
         ckpt.verify(state, resume_path, model=net, optimizer=optimizer, scheduler=scheduler,
                     scaler=scaler, history=history, generators=generators,
                     batches_per_epoch=n_batches, epochs=epochs,
-                    batch_size=_loader_batch_size(train_loader), loss_fn=loss_fn)
+                    batch_size=_loader_batch_size(train_loader), loss_fn=loss_fn,
+                    callbacks=hooks)
     start_epoch = 0 if state is None else state["epoch"]
     _check_reiterable(train_loader, "train_loader", epochs - start_epoch)
     _check_reiterable(val_loader, "val_loader", epochs - start_epoch)
     position = ckpt.Position(generators, track=checkpoint is not None and world == 1,
                              batches_per_epoch=n_batches)
     opened = None
+    if state is not None and start_epoch < epochs:
+        # skip to the saved batch first: a loader too short for it refuses here, with nothing
+        # restored (and the RNG states put back)
+        _set_epoch(train_loader, start_epoch)
+        opened = position.open(train_loader, start_epoch, state, rank, device)
+    run.epoch = start_epoch
+    hooks.fit_start()
     if state is not None:
-        if start_epoch < epochs:  # skip to the saved batch first: a loader too short for it
-            _set_epoch(train_loader, start_epoch)  # refuses here, with nothing restored
-            opened = position.open(train_loader, start_epoch, state, rank, device)
         ckpt.restore(state, resume_path, model=net, optimizer=optimizer, scheduler=scheduler,
-                     scaler=scaler, history=history, loss_fn=loss_fn)
+                     scaler=scaler, history=history, loss_fn=loss_fn, callbacks=hooks)
 
     writer, own_writer = open_writer(writer) if writer is not None and rank == 0 else (None, False)
     done = 0 if state is None else start_epoch * (n_batches or 0) + state["batch"]
     bar = progress_bar(total=None if n_batches is None else epochs * n_batches,
                        enabled=progress and rank == 0, initial=done, unit="batch",
                        dynamic_ncols=True)
+    run.live_bar = not bar.disable
     loop = _Loop(model, optimizer, loss_fn, device, scheduler=scheduler,
                  per_batch=step_scheduler == "batch" and not plateau, clip=clip_kwargs,
                  amp_dtype=dtype, scaler=scaler, accumulation_steps=accumulation_steps,
                  metrics=metrics, batch_fn=batch_fn, on_nan=on_nan, log_every=log_every,
-                 history=history, writer=writer, bar=bar)
+                 history=history, writer=writer, bar=bar, hooks=hooks)
     if state is None:  # a fresh run's first batch puts back what it changed if it fails
         loop.first = _FirstBatch(net, loop.params, generators)
     optimizer.zero_grad(set_to_none=True)
     try:
         for epoch in range(start_epoch, epochs):
+            if hooks.stopped:  # a callback stopped the run (also before a resume)
+                break
             loop.epoch = epoch
             started = time.perf_counter()
             bar.set_description(f"epoch {epoch + 1}/{epochs}")
@@ -893,17 +939,21 @@ def _run(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.O
             history.record_epoch(epoch=len(history.epochs.get("epoch", [])) + 1,
                                  step=history.num_steps, **values,
                                  seconds=time.perf_counter() - started)
-            _log_epoch(writer, bar, history, values)
+            _log_epoch(writer, loop, history, values)
+            hooks.epoch_end(epoch, {**values, "seconds": history.epochs["seconds"][-1]})
             if checkpoint is not None:
                 _save_epoch(checkpoint, net, optimizer, scheduler, scaler, history, epoch + 1,
-                            n_batches, generators, _loader_batch_size(train_loader), loss_fn)
+                            n_batches, generators, hooks, _loader_batch_size(train_loader),
+                            loss_fn)
+        hooks.fit_end()
     except KeyboardInterrupt as err:
         err.history = history
         if checkpoint is not None and position.resumable:
             _save_finite(ckpt.capture(net, optimizer, scheduler, scaler, history,
                                       **position.where(),
                                       batch_size=_loader_batch_size(train_loader),
-                                      loss_fn=loss_fn), checkpoint, err)
+                                      loss_fn=loss_fn, callbacks=hooks.state_dict()),
+                         checkpoint, err)
         raise
     except FloatingPointError as err:
         err.history = history
@@ -959,13 +1009,14 @@ def _distribute(model: nn.Module, train_loader: Iterable[Any], val_loader: Itera
     return model, net, train_loader, val_loader
 
 
-def _log_epoch(writer: Any, bar: Any, history: History, values: Mapping[str, float]) -> None:
-    """The epoch's values to TensorBoard and the progress bar."""
+def _log_epoch(writer: Any, loop: _Loop, history: History, values: Mapping[str, float]) -> None:
+    """The epoch's values to TensorBoard and the progress bar (whose postfix keeps them)."""
     if writer is not None:
         history.to_tensorboard(writer, steps_from=history.num_steps,
                                epochs_from=len(history.epochs["epoch"]) - 1)
         writer.flush()
-    bar.set_postfix({k: f"{v:.4g}" for k, v in values.items() if k in ("train_loss", "val_loss")})
+    loop.last_epoch = format_values(values)
+    loop.bar.set_postfix(loop.last_epoch)
 
 
 def _save_finite(state: dict[str, Any], path: str, err: BaseException | None = None) -> None:
@@ -989,7 +1040,7 @@ def _loader_batch_size(loader: Any) -> int | None:
 
 def _save_epoch(path: str, net: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
                 scaler: torch.amp.GradScaler | None, history: History, epochs_done: int,
-                n_batches: int | None, generators: list[torch.Generator],
+                n_batches: int | None, generators: list[torch.Generator], hooks: Hooks,
                 batch_size: int | None = None, loss_fn: Any = None) -> None:
     """The checkpoint after ``epochs_done`` epochs, with every rank's RNG states; written by
     rank 0."""
@@ -1001,4 +1052,5 @@ def _save_epoch(path: str, net: nn.Module, optimizer: torch.optim.Optimizer, sch
     if rank == 0:
         _save_finite(ckpt.capture(net, optimizer, scheduler, scaler, history, epoch=epochs_done,
                                   batches_per_epoch=n_batches, rng=rngs, epoch_rng=rngs,
-                                  batch_size=batch_size, loss_fn=loss_fn), path)
+                                  batch_size=batch_size, loss_fn=loss_fn,
+                                  callbacks=hooks.state_dict()), path)
