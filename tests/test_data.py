@@ -862,3 +862,13 @@ def test_mnist1d_bad_arguments_name_themselves_and_write_nothing(monkeypatch, tm
         with pytest.raises(error, match=name):
             data.mnist1d(**kwargs)
     assert not (tmp_path / "mnist1d").exists()
+
+
+def test_mnist1d_without_the_package_names_it_and_writes_nothing(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setenv("LRNOTES_DATA", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "mnist1d.data", None)  # as if it were not installed
+    with pytest.raises(ModuleNotFoundError, match=r"lrnotes\.data\.mnist1d\(\).*'mnist1d'"):
+        data.mnist1d(num_samples=100)
+    assert not (tmp_path / "mnist1d").exists()
