@@ -12,6 +12,7 @@ imported as a module: ``from lrnotes import schedules as S``)::
 """
 
 from lrnotes import schedules
+from lrnotes.callbacks import Callback, EarlyStopping, KeepBest, PrintEpochs
 from lrnotes.checkpoint import CheckpointError
 from lrnotes.clip import ClipResult, clip_gradients
 from lrnotes.env import pick_device, seed_everything, setup
@@ -31,6 +32,7 @@ __all__ = [
     "clip_gradients", "ClipResult",
     "lr_find", "LRFindResult",
     "fit", "train_one_epoch", "CheckpointError", "evaluate", "accuracy", "distributed_loader",
+    "Callback", "EarlyStopping", "KeepBest", "PrintEpochs",
     "History", "read_tensorboard",
     "plot_schedule", "plot_history", "plot_lr_find",
     "setup", "seed_everything", "pick_device", "glue", "in_colab",
