@@ -74,6 +74,9 @@ __all__ = [
     "plateau",
     "extended",
     "epochs",
+    "of_run",
+    "rest",
+    "RunLength",
     "attach",
     "ScheduledLR",
 ]
@@ -157,6 +160,145 @@ def _schedule(name: str, value: Any) -> Schedule:
     return value
 
 
+# --- lengths relative to the run ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunLength:
+    """A count of updates given relative to the run, resolved when the run's length is known.
+
+    Three kinds, made by :func:`of_run`, :func:`rest` and :func:`epochs` (without
+    ``steps_per_epoch``): ``of_run(f)`` is ``round(f * T)`` updates, ``T`` the run's updates
+    (per process, after accumulation: what ``fit`` counts); ``epochs(n)`` is ``n *
+    steps_per_epoch`` updates; ``rest()`` is every update from where its part starts to the
+    end of the run (inside ``warmup(s, steps=W)``: ``T - W``; in the last part of a ``join``:
+    ``T`` minus its boundary). Any count argument of a schedule (``total_steps``, ``steps``,
+    ``warmup_steps``, ``boundaries``, ...) takes one. A schedule holding one is *unresolved*:
+    it cannot be evaluated until :meth:`Schedule.resolve` (or ``fit``) gives it the run.
+
+    Example::
+
+        s = warmup(cosine(rest()), steps=of_run(0.05))       # HF's cosine-with-warmup
+        s.resolve(total_steps=1000)                           # warmup(cosine(950), steps=50)
+    """
+
+    kind: str
+    value: float = 1.0
+
+    def __post_init__(self) -> None:
+        _choice("kind", self.kind, ("fraction", "epochs", "rest"))
+        _set(self, value=_float("value", self.value))
+
+    def __repr__(self) -> str:
+        if self.kind == "rest":
+            return "rest()"
+        return f"of_run({self.value!r})" if self.kind == "fraction" else f"epochs({self.value!r})"
+
+    def updates(self, remaining: int, total: int, steps_per_epoch: int | None) -> int:
+        """The number of updates this length stands for in a run of ``total`` updates, in a
+        part that has ``remaining`` updates left to the run's end."""
+        if self.kind == "rest":
+            return remaining
+        if self.kind == "fraction":
+            return round(self.value * total)
+        if steps_per_epoch is None:
+            raise ValueError(f"{self!r}: the updates per epoch are not known (a loader without "
+                             "len()); give this length in updates")
+        return epochs(self.value, steps_per_epoch)
+
+
+def of_run(fraction: float) -> RunLength:
+    """A length of ``round(fraction * T)`` updates, ``T`` the updates of the run (see
+    :class:`RunLength`).
+
+    Example::
+
+        warmup(cosine(rest()), steps=of_run(0.05))   # 5 % of the run warms up
+    """
+    return RunLength("fraction", fraction)
+
+
+def rest() -> RunLength:
+    """The updates from where this part starts to the end of the run (see :class:`RunLength`).
+
+    Example::
+
+        join([constant(1.0), cosine(rest())], boundaries=[epochs(2)])   # cosine after epoch 2
+    """
+    return RunLength("rest")
+
+
+def _count(name: str, value: Any, minimum: int) -> int | RunLength:
+    """A count argument of a schedule: an int (see :func:`_int`) or a :class:`RunLength`."""
+    return value if isinstance(value, RunLength) else _int(name, value, minimum)
+
+
+def _known_pairs(values: tuple[Any, ...]) -> list[tuple[int, int]]:
+    """Consecutive pairs of ints (pairs with a :class:`RunLength` are checked on resolution)."""
+    return [(a, b) for a, b in itertools.pairwise(values)
+            if not isinstance(a, RunLength) and not isinstance(b, RunLength)]
+
+
+def _run_lengths(schedule: Schedule) -> list[RunLength]:
+    """Every :class:`RunLength` in ``schedule`` and its parts."""
+    found = []
+    for field in dataclasses.fields(schedule):
+        value = getattr(schedule, field.name)
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, RunLength):
+                found.append(item)
+            elif isinstance(item, Schedule):
+                found.extend(_run_lengths(item))
+    return found
+
+
+def _resolve(schedule: Schedule, remaining: int, total: int, spe: int | None) -> Schedule:
+    """``schedule`` with its run lengths as counts, for a part with ``remaining`` updates."""
+    if not _run_lengths(schedule):
+        return schedule
+
+    def count(value: Any, left: int = remaining) -> Any:
+        return value.updates(left, total, spe) if isinstance(value, RunLength) else value
+
+    if isinstance(schedule, warmup):
+        steps = count(schedule.steps)
+        return warmup(_resolve(schedule.schedule, remaining - steps, total, spe), steps,
+                      schedule.start)
+    if isinstance(schedule, join):
+        bounds = tuple(count(b) for b in schedule.boundaries)
+        ends = (*bounds, None)
+        offsets = (0, *bounds)
+        parts = tuple(_resolve(part, (remaining if end is None else end) - start, total, spe)
+                      for part, start, end in zip(schedule.parts, offsets, ends, strict=True))
+        return join(parts, bounds)
+    if isinstance(schedule, per_epoch):
+        size = count(schedule.steps_per_epoch)
+        if not isinstance(size, int) or size < 1:
+            return per_epoch(schedule.schedule, size)  # its own check names the value
+        inner = _resolve(schedule.schedule, -(-remaining // size), -(-total // size), 1)
+        return per_epoch(inner, size)
+    changes: dict[str, Any] = {}
+    for field in dataclasses.fields(schedule):
+        value = getattr(schedule, field.name)
+        if isinstance(value, RunLength):
+            changes[field.name] = count(value)
+        elif isinstance(value, Schedule):
+            changes[field.name] = _resolve(value, remaining, total, spe)
+        elif isinstance(value, tuple):
+            changes[field.name] = tuple(
+                count(v) if isinstance(v, RunLength) else
+                _resolve(v, remaining, total, spe) if isinstance(v, Schedule) else v
+                for v in value)
+    return dataclasses.replace(schedule, **changes)
+
+
+def _unresolved_error(schedule: Schedule) -> ValueError:
+    return ValueError(f"{schedule!r} has lengths relative to the run "
+                      f"({', '.join(sorted({repr(r) for r in _run_lengths(schedule)}))}): "
+                      "resolve it with .resolve(total_steps, steps_per_epoch), or pass its "
+                      "scheduler to lrnotes.fit, which resolves it against the run")
+
+
 # --- the base class --------------------------------------------------------------------------
 
 
@@ -184,13 +326,36 @@ class Schedule:
 
     def __call__(self, t: int) -> float:
         """The multiplier for optimizer update ``t`` (an integer >= 0)."""
+        if _run_lengths(self):
+            raise _unresolved_error(self)
         times = np.array([_int("t", t, 0, _T_MAX)], dtype=np.int64)
         return float(_checked(self, times, _evaluate(self, times))[0])
 
     def values(self, n: int) -> np.ndarray:
         """The multipliers for updates ``t = 0, 1, ..., n - 1`` as a float64 array."""
+        if _run_lengths(self):
+            raise _unresolved_error(self)
         times = np.arange(_int("n", n, 0, _T_MAX), dtype=np.int64)
         return _checked(self, times, _evaluate(self, times))
+
+    def resolve(self, total_steps: int, steps_per_epoch: int | None = None) -> Schedule:
+        """This schedule for a run of ``total_steps`` updates: every :class:`RunLength`
+        (``of_run``, ``rest``, ``epochs``) replaced by its count; itself if it has none.
+
+        The counts are checked as the constructors check them, naming the run's length.
+
+        Example::
+
+            warmup(cosine(rest()), steps=of_run(0.1)).resolve(100)   # warmup(cosine(90), 10)
+            cosine(epochs(3)).resolve(300, steps_per_epoch=50)       # cosine(150)
+        """
+        total = _int("total_steps", total_steps, 1)
+        spe = None if steps_per_epoch is None else _int("steps_per_epoch", steps_per_epoch, 1)
+        try:
+            return _resolve(self, total, total, spe)
+        except (TypeError, ValueError) as error:
+            per = "" if spe is None else f", {spe} per epoch"
+            raise ValueError(f"{self!r} for a run of {total} updates{per}: {error}") from None
 
     def _eval(self, t: np.ndarray) -> np.ndarray:
         """Multipliers at the times ``t >= 0``; NaN where ``after="raise"`` is exceeded.
@@ -240,6 +405,8 @@ class Schedule:
 
 def _evaluate(schedule: Schedule, t: np.ndarray) -> np.ndarray:
     """``schedule._eval(t)``; an overflow gives inf quietly, for :func:`_checked` to report."""
+    if _run_lengths(schedule):
+        raise _unresolved_error(schedule)
     with np.errstate(over="ignore", invalid="ignore"):
         return schedule._eval(t)
 
@@ -252,6 +419,8 @@ def _registry_name(cls: type) -> str:
 
 
 def _to_data(value: Any) -> Any:
+    if isinstance(value, RunLength):
+        return {"run_length": value.kind, "value": value.value}
     if isinstance(value, Schedule):
         return value.to_dict()
     if isinstance(value, tuple):
@@ -260,6 +429,8 @@ def _to_data(value: Any) -> Any:
 
 
 def _from_data(value: Any) -> Any:
+    if isinstance(value, Mapping) and set(value) == {"run_length", "value"}:
+        return RunLength(value["run_length"], value["value"])
     if isinstance(value, Mapping):
         return Schedule.from_dict(value)
     if isinstance(value, list):
@@ -362,7 +533,7 @@ class linear(Schedule):
 
     def __post_init__(self) -> None:
         _set(self, start=_float("start", self.start), end=_float("end", self.end),
-             steps=_int("steps", self.steps, 1), after=_choice("after", self.after, _AFTER))
+             steps=_count("steps", self.steps, 1), after=_choice("after", self.after, _AFTER))
 
     def _eval(self, t: np.ndarray) -> np.ndarray:
         def formula(t: np.ndarray) -> np.ndarray:
@@ -394,7 +565,7 @@ class step(Schedule):
     gamma: float = 0.1
 
     def __post_init__(self) -> None:
-        _set(self, step_size=_int("step_size", self.step_size, 1),
+        _set(self, step_size=_count("step_size", self.step_size, 1),
              gamma=_float("gamma", self.gamma))
 
     def _eval(self, t: np.ndarray) -> np.ndarray:
@@ -418,9 +589,9 @@ class multistep(Schedule):
     gamma: float = 0.1
 
     def __post_init__(self) -> None:
-        milestones = tuple(_int("milestones", m, 0) for m in _sequence("milestones",
+        milestones = tuple(_count("milestones", m, 0) for m in _sequence("milestones",
                                                                         self.milestones))
-        if any(b <= a for a, b in itertools.pairwise(milestones)):
+        if any(b <= a for a, b in _known_pairs(milestones)):
             raise ValueError(f"milestones must be strictly increasing, got {list(milestones)}")
         _set(self, milestones=milestones, gamma=_float("gamma", self.gamma))
 
@@ -471,7 +642,7 @@ class polynomial(Schedule):
     after: str = "hold"
 
     def __post_init__(self) -> None:
-        _set(self, total_steps=_int("total_steps", self.total_steps, 1),
+        _set(self, total_steps=_count("total_steps", self.total_steps, 1),
              power=_float("power", self.power), final=_float("final", self.final),
              after=_choice("after", self.after, _AFTER))
 
@@ -508,7 +679,7 @@ class cosine(Schedule):
     after: str = "hold"
 
     def __post_init__(self) -> None:
-        _set(self, total_steps=_int("total_steps", self.total_steps, 1),
+        _set(self, total_steps=_count("total_steps", self.total_steps, 1),
              final=_float("final", self.final), after=_choice("after", self.after, _AFTER))
 
     def _eval(self, t: np.ndarray) -> np.ndarray:
@@ -548,7 +719,7 @@ class warm_restarts(Schedule):
     final: float = 0.0
 
     def __post_init__(self) -> None:
-        _set(self, period=_int("period", self.period, 1),
+        _set(self, period=_count("period", self.period, 1),
              period_mult=_float("period_mult", self.period_mult, 1.0),
              decay=_float("decay", self.decay), final=_float("final", self.final))
 
@@ -600,11 +771,11 @@ class cyclic(Schedule):
 
     def __post_init__(self) -> None:
         _set(self, low=_float("low", self.low), high=_float("high", self.high),
-             half_cycle=_int("half_cycle", self.half_cycle, 1),
+             half_cycle=_count("half_cycle", self.half_cycle, 1),
              mode=_choice("mode", self.mode, ("triangular", "triangular2", "exp_range")),
              gamma=_float("gamma", self.gamma))
         if self.half_cycle_down is not None:
-            _set(self, half_cycle_down=_int("half_cycle_down", self.half_cycle_down, 1))
+            _set(self, half_cycle_down=_count("half_cycle_down", self.half_cycle_down, 1))
 
     def momentum(self, high: float = 0.9, low: float = 0.8) -> cyclic:
         """The matching momentum (or Adam beta1) schedule, in absolute values, not multipliers.
@@ -690,14 +861,15 @@ class one_cycle(Schedule):
     after: str = "hold"
 
     def __post_init__(self) -> None:
-        n = _int("total_steps", self.total_steps, 2)
+        n = _count("total_steps", self.total_steps, 2)
         p = _float("peak_at", self.peak_at)
         if not 0.0 < p < 1.0:
             raise ValueError(f"peak_at must be in (0, 1), got {p}")
-        if p * n - 1 <= 0:
+        if not isinstance(n, RunLength) and p * n - 1 <= 0:
             raise ValueError(f"peak_at * total_steps must be > 1 so the rise has a step, got "
                              f"peak_at={p}, total_steps={n}")
-        if _bool("three_phase", self.three_phase) and 2 * p * n - 2 >= n - 1:
+        if _bool("three_phase", self.three_phase) and not isinstance(n, RunLength) \
+                and 2 * p * n - 2 >= n - 1:
             raise ValueError(f"peak_at must be < (total_steps + 1) / (2 * total_steps) with "
                              f"three_phase=True, got peak_at={p}, total_steps={n}")
         _set(self, total_steps=n, peak_at=p, start=_float("start", self.start),
@@ -785,10 +957,10 @@ class wsd(Schedule):
     after: str = "hold"
 
     def __post_init__(self) -> None:
-        n = _int("total_steps", self.total_steps, 1)
-        w = _int("warmup_steps", self.warmup_steps, 0)
-        d = _int("decay_steps", self.decay_steps, 1)
-        if w + d > n:
+        n = _count("total_steps", self.total_steps, 1)
+        w = _count("warmup_steps", self.warmup_steps, 0)
+        d = _count("decay_steps", self.decay_steps, 1)
+        if not any(isinstance(v, RunLength) for v in (n, w, d)) and w + d > n:
             raise ValueError(f"warmup_steps + decay_steps must be <= total_steps, got "
                              f"warmup_steps={w}, decay_steps={d}, total_steps={n}")
         _set(self, total_steps=n, warmup_steps=w, decay_steps=d,
@@ -833,7 +1005,7 @@ class inverse_sqrt(Schedule):
     warmup_steps: int
 
     def __post_init__(self) -> None:
-        _set(self, warmup_steps=_int("warmup_steps", self.warmup_steps, 1))
+        _set(self, warmup_steps=_count("warmup_steps", self.warmup_steps, 1))
 
     def _eval(self, t: np.ndarray) -> np.ndarray:
         n = t.astype(np.float64) + 1.0  # t + 1 in int64 would overflow at t = 2**63 - 1
@@ -862,7 +1034,7 @@ class warmup(Schedule):
 
     def __post_init__(self) -> None:
         _schedule("schedule", self.schedule)
-        _set(self, steps=_int("steps", self.steps, 1))
+        _set(self, steps=_count("steps", self.steps, 1))
         if self.start is not None:
             _set(self, start=_float("start", self.start))
 
@@ -906,12 +1078,12 @@ class join(Schedule):
 
     def __post_init__(self) -> None:
         parts = tuple(_schedule("parts", part) for part in _sequence("parts", self.parts))
-        boundaries = tuple(_int("boundaries", b, 1)
+        boundaries = tuple(_count("boundaries", b, 1)
                            for b in _sequence("boundaries", self.boundaries))
         if len(parts) != len(boundaries) + 1:
             raise ValueError(f"boundaries must have len(parts) - 1 = {len(parts) - 1} entries, "
                              f"got {len(boundaries)}")
-        if any(b <= a for a, b in itertools.pairwise(boundaries)):
+        if any(b <= a for a, b in _known_pairs(boundaries)):
             raise ValueError(f"boundaries must be strictly increasing, got {list(boundaries)}")
         _set(self, parts=parts, boundaries=boundaries)
 
@@ -949,7 +1121,7 @@ class per_epoch(Schedule):
 
     def __post_init__(self) -> None:
         _schedule("schedule", self.schedule)
-        _set(self, steps_per_epoch=_int("steps_per_epoch", self.steps_per_epoch, 1))
+        _set(self, steps_per_epoch=_count("steps_per_epoch", self.steps_per_epoch, 1))
 
     def _eval(self, t: np.ndarray) -> np.ndarray:
         return self.schedule._eval(t // self.steps_per_epoch)
@@ -1169,14 +1341,21 @@ class extended(Schedule):
         return self.total_steps
 
 
-def epochs(n: float, steps_per_epoch: int) -> int:
+def epochs(n: float, steps_per_epoch: int | None = None) -> Any:
     """Convert ``n`` epochs into a number of updates: ``n * steps_per_epoch`` (must be whole).
+
+    Without ``steps_per_epoch``: a :class:`RunLength` that ``fit`` (or
+    :meth:`Schedule.resolve`) converts with the run's own updates per epoch (per process,
+    after accumulation), so it stays right under ``torchrun`` and with accumulation.
 
     Example::
 
         cosine(total_steps=epochs(90, steps_per_epoch=391))     # 35190 updates
         epochs(0.5, steps_per_epoch=100)                        # 50
+        step(step_size=epochs(30))                              # resolved by fit
     """
+    if steps_per_epoch is None:
+        return RunLength("epochs", n)
     spe = _int("steps_per_epoch", steps_per_epoch, 1)
     count = _float("n (epochs)", n) * spe
     if abs(count - round(count)) > 1e-9 * max(1.0, count):
@@ -1489,8 +1668,9 @@ class ScheduledLR(LRScheduler):
         replace = _bool("replace", replace)
         drives = _drives(optimizer.param_groups, _parse(schedule, momentum))
         for drive in drives:
-            drive.check_ahead(0)
-            drive.plan(0, optimizer.param_groups)
+            if not _run_lengths(drive.schedule):  # else checked when resolved
+                drive.check_ahead(0)
+                drive.plan(0, optimizer.param_groups)
         current = _driver(optimizer)
         if current is not None and not replace:
             raise ValueError(f"optimizer is already driven by a ScheduledLR ({current!r}); two "
@@ -1529,6 +1709,80 @@ class ScheduledLR(LRScheduler):
         return {drive.label: drive.schedule for drive in self._drives}
 
     @property
+    def unresolved(self) -> bool:
+        """True while a schedule has lengths relative to the run (:class:`RunLength`): the
+        lrs are left as they are and ``step()`` raises until :meth:`resolve` (``fit`` calls it)."""
+        return any(_run_lengths(drive.schedule) for drive in self._drives)
+
+    def resolved(self, total_steps: int, steps_per_epoch: int | None = None
+                 ) -> dict[str, Schedule]:
+        """Every driven value's schedule resolved for a run of ``total_steps`` updates
+        (:meth:`Schedule.resolve`); nothing changes.
+
+        Example::
+
+            sched = attach(opt, warmup(cosine(rest()), steps=of_run(0.05)))
+            sched.resolved(1000)["lr"]                  # warmup(cosine(950), steps=50)
+        """
+        return {drive.label: drive.schedule.resolve(total_steps, steps_per_epoch)
+                for drive in self._drives}
+
+    def resolve(self, total_steps: int, steps_per_epoch: int | None = None) -> None:
+        """Resolve the run lengths of every schedule for a run of ``total_steps`` updates
+        (``steps_per_epoch`` per epoch, for :func:`epochs` lengths) and write the values of
+        the current update. ``fit`` calls it with the run's own per-process update count;
+        call it yourself in a loop of your own.
+
+        Example::
+
+            sched = attach(opt, warmup(cosine(rest()), steps=of_run(0.05)))
+            sched.resolve(total_steps=epochs * len(loader))
+        """
+        self._switch(self.resolved(total_steps, steps_per_epoch))
+
+    def _switch(self, schedules: Mapping[str, Schedule]) -> None:
+        """Drive every value with ``schedules[label]`` from the current update on (same base
+        values); everything is checked before anything is written."""
+        t = self.last_epoch
+        drives = []
+        for drive in self._drives:
+            new = schedules[drive.label]
+            same = new == drive.schedule
+            drives.append(drive if same else _Drive(drive.label, new, drive.targets,
+                                                    drive.bases))
+        for drive in drives:
+            drive.check_ahead(t)
+        writes = [write for drive in drives
+                  for write in drive.plan(t, self.optimizer.param_groups)]
+        self._drives = drives
+        self._write(writes)
+
+    def rebase(self, factor: float) -> None:
+        """Multiply every group's base lr by ``factor`` (> 0) and rewrite the lr of the current
+        update: the schedule's shape and the ratios between groups stay. See
+        :meth:`lrnotes.finder.LRFindResult.apply`.
+
+        Example::
+
+            sched.rebase(2.0)          # the whole schedule at twice the lr
+        """
+        factor = _float("factor", factor)
+        if not factor > 0:
+            raise ValueError(f"factor must be > 0, got {factor}")
+        lr = self._drives[0]
+        new = _Drive(lr.label, lr.schedule, lr.targets, [b * factor for b in lr.bases],
+                     lr.states)
+        writes = [] if self.unresolved else new.plan(self.last_epoch, self.optimizer.param_groups)
+        self._drives[0] = new
+        self.base_lrs = list(new.bases)
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
+            group["initial_lr"] = base
+            if not writes:  # unresolved: the lr stays the base lr until resolved
+                _put(group, "lr", None, base)
+        if writes:
+            self._write(writes)
+
+    @property
     def reads_metric(self) -> bool:
         """True if a :class:`plateau` part waits for :meth:`report`."""
         return any(drive.states for drive in self._drives)
@@ -1541,6 +1795,12 @@ class ScheduledLR(LRScheduler):
             raise ValueError("epoch must be None: ScheduledLR counts optimizer updates itself")
         if self._detached:
             raise RuntimeError("this ScheduledLR was detached from its optimizer; attach a new one")
+        if self.unresolved:
+            if self._step_count == 0:  # LRScheduler.__init__'s first step: the lrs stay
+                self._step_count, self.last_epoch = 1, 0
+                self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+                return
+            raise _unresolved_error(self.schedule)
         t = self._updates if self.count == "updates" else self.last_epoch + 1
         writes = self._plan(t)  # checked before anything changes
         self._step_count += 1
@@ -1612,6 +1872,8 @@ class ScheduledLR(LRScheduler):
         """
         t = self.last_epoch
         n = _int("total_steps", total_steps, t + 1)
+        if self.unresolved:
+            raise _unresolved_error(self.schedule)
         end = self.schedule._end()
         if end is None or end <= t:
             state = "has no end" if end is None else f"ended at update {end}"
