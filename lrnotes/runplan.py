@@ -221,7 +221,9 @@ def _length_end(schedule: Schedule) -> int | None:
         return schedule._end()
     if isinstance(schedule, warmup):
         end = _length_end(schedule.schedule)
-        return None if end is None else schedule.steps + end
+        if end is None:
+            return None
+        return schedule.steps + end if schedule.prefix else max(schedule.steps, end)
     if isinstance(schedule, join):
         end = _length_end(schedule.parts[-1])
         return None if end is None else (schedule.boundaries[-1] if schedule.boundaries

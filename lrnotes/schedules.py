@@ -262,8 +262,9 @@ def _resolve(schedule: Schedule, remaining: int, total: int, spe: int | None) ->
 
     if isinstance(schedule, warmup):
         steps = count(schedule.steps)
-        return warmup(_resolve(schedule.schedule, remaining - steps, total, spe), steps,
-                      schedule.start)
+        left = remaining - steps if schedule.prefix else remaining
+        return warmup(_resolve(schedule.schedule, left, total, spe), steps, schedule.start,
+                      schedule.prefix)
     if isinstance(schedule, join):
         bounds = tuple(count(b) for b in schedule.boundaries)
         ends = (*bounds, None)
@@ -1014,36 +1015,51 @@ class inverse_sqrt(Schedule):
 
 @dataclass(frozen=True)
 class warmup(Schedule):
-    """Linear warmup for ``steps`` updates before ``schedule``, which then sees local time.
+    """Linear warmup for ``steps`` updates, then ``schedule``: before it (the default) or over
+    its first updates (``prefix=False``).
 
-    With ``peak = schedule(0)``: ``s(t) = start + (peak - start) * t / steps`` for ``t < steps``
-    and ``s(t) = schedule(t - steps)`` from ``t = steps`` on (t = 0, 1, 2, ...). By default
-    (``start=None``) the ramp is ``peak * (t + 1) / (steps + 1)``: the same straight line, but
-    the first update already gets ``peak / (steps + 1)`` rather than a wasted lr of 0. Pass
-    ``start=0.0`` for the classic ``t / steps`` ramp. ``start`` is a multiplier of the base lr.
+    ``prefix=True`` (default): the warmup comes *before* ``schedule``, which then sees local
+    time: ``s(t) = schedule(t - steps)`` from ``t = steps`` on, so the run lasts ``steps +
+    schedule's length``. This is HF's ``get_cosine_schedule_with_warmup(num_warmup_steps=W,
+    num_training_steps=T)`` when written ``warmup(cosine(T - W), steps=W)``, or, with the
+    total ``T`` inside, ``warmup(cosine(rest()), steps=W)`` resolved by ``fit``.
+    ``prefix=False``: the warmup *replaces* the first ``steps`` updates of ``schedule``, which
+    sees the run's own time: ``s(t) = schedule(t)`` from ``t = steps`` on (timm's default,
+    ``warmup_prefix=False``), so milestones keep their place (``warmup(step(epochs(2)),
+    steps=10, prefix=False)`` drops at the epoch-2 boundary, not 10 updates after it).
+
+    The ramp, for ``t < steps``, rises to ``peak = schedule(0)`` (``prefix=True``) or
+    ``schedule(steps)`` (``prefix=False``, so the lr is continuous at ``steps``):
+    ``s(t) = start + (peak - start) * t / steps``. By default (``start=None``) the ramp is
+    ``peak * (t + 1) / (steps + 1)``: the same straight line, but the first update already gets
+    ``peak / (steps + 1)`` rather than a wasted lr of 0. Pass ``start=0.0`` for the classic
+    ``t / steps`` ramp (HF's). ``start`` is a multiplier of the base lr.
 
     Example::
 
         s = warmup(cosine(total_steps=9500), steps=500)
         s(0), s(499), s(500)         # 1/501, 500/501, 1.0
+        warmup(cosine(10_000), steps=500, prefix=False)(500) == cosine(10_000)(500)   # True
     """
 
     schedule: Schedule
     steps: int
     start: float | None = None
+    prefix: bool = True
 
     def __post_init__(self) -> None:
         _schedule("schedule", self.schedule)
-        _set(self, steps=_count("steps", self.steps, 1))
+        _set(self, steps=_count("steps", self.steps, 1), prefix=_bool("prefix", self.prefix))
         if self.start is not None:
             _set(self, start=_float("start", self.start))
 
     def _eval(self, t: np.ndarray) -> np.ndarray:
         inside = t >= self.steps
         values = np.empty(t.shape)
+        shift = self.steps if self.prefix else 0
         # one evaluation of the inner schedule (its peak and its values), so nesting is linear
-        inner = self.schedule._eval(np.concatenate([np.zeros(1, dtype=t.dtype),
-                                                    t[inside] - self.steps]))
+        top = np.full(1, 0 if self.prefix else self.steps, dtype=t.dtype)
+        inner = self.schedule._eval(np.concatenate([top, t[inside] - shift]))
         peak = inner[0]
         values[inside] = inner[1:]
         ramp = t[~inside].astype(np.float64)
@@ -1055,7 +1071,9 @@ class warmup(Schedule):
 
     def _end(self) -> int | None:
         end = self.schedule._end()
-        return None if end is None else self.steps + end
+        if end is None:
+            return None
+        return self.steps + end if self.prefix else max(self.steps, end)
 
 
 @dataclass(frozen=True)
@@ -1257,7 +1275,8 @@ def _active_plateaus(schedule: Schedule, t: float, path: tuple = ()) -> list[tup
     if isinstance(schedule, warmup):
         if t < schedule.steps:
             return []
-        return _active_plateaus(schedule.schedule, t - schedule.steps, (*path, ("schedule", None)))
+        local = t - schedule.steps if schedule.prefix else t
+        return _active_plateaus(schedule.schedule, local, (*path, ("schedule", None)))
     if isinstance(schedule, per_epoch):
         return _active_plateaus(schedule.schedule, t // schedule.steps_per_epoch,
                                 (*path, ("schedule", None)))
