@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
 from lrnotes.batch import _amp_dtype, forward, to_device
@@ -123,7 +124,8 @@ class LRFindResult:
         next ``step()`` does not undo it. A torch scheduler keeps its own copy of the lrs
         (``base_lrs``, ``max_lr``, ...) that lrnotes cannot re-base safely: ``apply``
         refuses while one is bound (``initial_lr`` in the param groups); apply the
-        suggestion first and create the torch scheduler after.
+        suggestion first and create the torch scheduler after. Under ``torch.distributed``
+        every process takes rank 0's suggestion (one broadcast), so the replicas agree.
 
         Example::
 
@@ -148,6 +150,11 @@ class LRFindResult:
         if not bases[ref] > 0:
             raise ValueError(f"optimizer: param group {ref} (the reference) has lr "
                              f"{bases[ref]}, so the ratios between groups are not defined")
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            # every process must train at the same lr: rank 0's suggestion wins
+            shared = [new]
+            dist.broadcast_object_list(shared, src=0)
+            new = shared[0]
         factor = new / float(bases[ref])
         if driver is not None:
             driver.rebase(factor)

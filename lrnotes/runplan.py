@@ -104,7 +104,7 @@ def stepping(scheduler: Any, step_scheduler: str, per_epoch_updates: int | None,
                                                       ``epochs`` and not the run's updates
     ``CosineAnnealingLR`` (``T_max``), ``LinearLR``,  in the unit its length equals: ``epochs``
     ``ConstantLR``, ``PolynomialLR``                  or the run's updates; refused when it
-    (``total_iters``), ``CosineAnnealingWarm-         equals neither or both
+    (``total_iters``), ``CosineAnnealingWarm-         equals neither
     Restarts`` (``T_0``)
     ``StepLR``, ``MultiStepLR``, ``ExponentialLR``    per epoch (torch's documented idiom)
     ``LambdaLR``, ``MultiplicativeLR``,               refused: pass ``step_scheduler``
@@ -149,17 +149,16 @@ def stepping(scheduler: Any, step_scheduler: str, per_epoch_updates: int | None,
             "step_scheduler='batch' (after every optimizer update) or 'epoch'")
     attribute, value = length
     total = None if per_epoch_updates is None else epochs * per_epoch_updates
-    by_epoch, by_update = value == epochs, value == total
-    if per_epoch_updates == 1 or (by_epoch and not by_update):
+    # both can hold only with one update per epoch, where the two units are the same
+    if value == epochs:
         return "epoch"
-    if isinstance(scheduler, L.OneCycleLR) or (by_update and not by_epoch):
+    if value == total or isinstance(scheduler, L.OneCycleLR):
         return "batch"
     updates = "an unknown number of" if total is None else str(total)
-    why = "equals both" if by_epoch else "equals neither"
     raise ValueError(
-        f"scheduler: {name}({attribute}={value}) {why} the run's {epochs} epochs and its "
-        f"{updates} optimizer updates per process, so lrnotes cannot tell which unit it "
-        f"counts; pass step_scheduler='epoch' or 'batch'")
+        f"scheduler: {name}({attribute}={value}) equals neither the run's {epochs} epochs "
+        f"nor its {updates} optimizer updates per process, so lrnotes cannot tell which "
+        f"unit it counts; pass step_scheduler='epoch' or 'batch'")
 
 
 def _torch_length(scheduler: Any) -> tuple[str, int] | None:
