@@ -93,23 +93,25 @@ def stepping(scheduler: Any, step_scheduler: str, per_epoch_updates: int | None,
              epochs: int) -> str | None:
     """The unit ``fit`` steps ``scheduler`` in, or a ValueError naming what to pass.
 
-    ================================================  =========================================
-    scheduler                                         ``step_scheduler="auto"`` (the default)
-    ================================================  =========================================
-    ``ReduceLROnPlateau``                             per epoch, with the validation loss
-                                                      (the training loss without val_loader)
-    lrnotes ``ScheduledLR`` (``S.attach``)            per update (its schedule counts updates)
-    ``CyclicLR``                                      per update
-    ``OneCycleLR``                                    per update, unless ``total_steps`` equals
-                                                      ``epochs`` and not the run's updates
-    ``CosineAnnealingLR`` (``T_max``), ``LinearLR``,  in the unit its length equals: ``epochs``
-    ``ConstantLR``, ``PolynomialLR``                  or the run's updates; refused when it
-    (``total_iters``), ``CosineAnnealingWarm-         equals neither
-    Restarts`` (``T_0``)
-    ``StepLR``, ``MultiStepLR``, ``ExponentialLR``    per epoch (torch's documented idiom)
-    ``LambdaLR``, ``MultiplicativeLR``,               refused: pass ``step_scheduler``
-    ``SequentialLR``, ``ChainedScheduler``, others    (a lambda does not say its unit)
-    ================================================  =========================================
+    =========================================  ============================================
+    scheduler                                  ``step_scheduler="auto"`` (the default)
+    =========================================  ============================================
+    ``ReduceLROnPlateau``                      per epoch, with the validation loss (the
+                                               training loss without ``val_loader``)
+    lrnotes ``ScheduledLR`` (``S.attach``)     per update (its schedule counts updates)
+    ``CyclicLR``                               per update
+    ``OneCycleLR``                             per update, unless ``total_steps`` equals
+                                               ``epochs`` (then per epoch)
+    ``CosineAnnealingLR`` (``T_max``),         in the unit its length equals: the run's
+    ``LinearLR``, ``ConstantLR``,              ``epochs`` or its updates; refused when it
+    ``PolynomialLR`` (``total_iters``),        equals neither (with one update per epoch
+    ``CosineAnnealingWarmRestarts`` (``T_0``)  the two units are the same)
+    ``StepLR``, ``MultiStepLR``,               per epoch (torch's documented idiom)
+    ``ExponentialLR``
+    ``LambdaLR``, ``MultiplicativeLR``,        refused: pass ``step_scheduler`` (a lambda
+    ``SequentialLR``, ``ChainedScheduler``,    does not say its unit)
+    any other scheduler
+    =========================================  ============================================
 
     ``"batch"`` or ``"epoch"`` steps any torch scheduler so (``ReduceLROnPlateau`` is always
     per epoch). A ``ScheduledLR`` counting updates (``attach``'s default) is refused with
