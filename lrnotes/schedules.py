@@ -168,8 +168,8 @@ class RunLength:
     """A count of updates given relative to the run, resolved when the run's length is known.
 
     Three kinds, made by :func:`of_run`, :func:`rest` and :func:`epochs` (without
-    ``steps_per_epoch``): ``of_run(f)`` is ``f * T`` updates rounded (halves up, at least 1
-    for ``f > 0``), ``T`` the run's updates (per process, after accumulation: what ``fit``
+    ``steps_per_epoch``): ``of_run(f)`` is ``round(f * T)`` updates (Python's round, at
+    least 1 for ``f > 0``), ``T`` the run's updates (per process, after accumulation: what ``fit``
     counts); ``epochs(n)`` is ``n * steps_per_epoch`` updates; ``rest()`` is every update
     from where its part starts to the end of the run (inside ``warmup(s, steps=W)``:
     ``T - W``; in the last part of a ``join``: ``T`` minus its boundary). Any count argument
@@ -200,8 +200,8 @@ class RunLength:
         part that has ``remaining`` updates left to the run's end."""
         if self.kind == "rest":
             return remaining
-        if self.kind == "fraction":  # halves round up; a part of the run is >= 1 update
-            return max(1, math.floor(self.value * total + 0.5)) if self.value > 0 else 0
+        if self.kind == "fraction":  # a part of the run is at least one update
+            return max(1, round(self.value * total)) if self.value > 0 else 0
         if steps_per_epoch is None:
             raise ValueError(f"{self!r}: the updates per epoch are not known (a loader without "
                              "len()); give this length in updates")
@@ -209,8 +209,8 @@ class RunLength:
 
 
 def of_run(fraction: float) -> RunLength:
-    """A length of ``fraction * T`` updates (rounded, halves up, at least 1 for a fraction
-    > 0), ``T`` the updates of the run (see :class:`RunLength`).
+    """A length of ``round(fraction * T)`` updates (at least 1 for a fraction > 0), ``T`` the
+    updates of the run (see :class:`RunLength`).
 
     Example::
 
