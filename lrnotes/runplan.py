@@ -53,9 +53,10 @@ _LENGTHS = ((L.OneCycleLR, "total_steps"), (L.CosineAnnealingLR, "T_max"),
             (L.PolynomialLR, "total_iters"), (L.CosineAnnealingWarmRestarts, "T_0"))
 _PER_EPOCH = (L.StepLR, L.MultiStepLR, L.ExponentialLR)  # torch's documented idiom
 _PER_UPDATE = (L.CyclicLR,)
-# counters and caches of a torch scheduler's state_dict: not part of what it schedules
+# counters, caches and running state in a torch scheduler's state_dict: not its settings
 _COUNTERS = {"last_epoch", "_step_count", "_last_lr", "_get_lr_called_within_step",
-             "_is_initial", "verbose", "base_lrs", "_initial_step"}
+             "_is_initial", "verbose", "base_lrs", "_initial_step", "T_cur", "T_i", "best",
+             "num_bad_epochs", "cooldown_counter"}
 
 
 class ScheduleLengthWarning(UserWarning):
@@ -311,6 +312,15 @@ def _saved_schedules(saved: Mapping[str, Any]) -> dict[str, Schedule]:
     return found
 
 
+def _settings(value: Any) -> Any:
+    """A torch scheduler's state without its counters (nested ones too: SequentialLR)."""
+    if isinstance(value, Mapping):
+        return {k: _settings(v) for k, v in value.items() if k not in _COUNTERS}
+    if isinstance(value, (list, tuple)):
+        return [_settings(v) for v in value]
+    return value
+
+
 def check_resume(state: Mapping[str, Any], path: Any, scheduler: Any, planned: Plan,
                  reschedule: str | None, epochs: int) -> None:
     """Before anything is restored: a checkpoint whose schedule differs from the one passed
@@ -336,7 +346,7 @@ def check_resume(state: Mapping[str, Any], path: Any, scheduler: Any, planned: P
                              f"(S.attach); {type(scheduler).__name__} cannot be re-timed")
         own = scheduler.state_dict()
         changed = sorted(k for k in own if k not in _COUNTERS and k in saved
-                         and repr(own[k]) != repr(saved[k]))
+                         and repr(_settings(own[k])) != repr(_settings(saved[k])))
         if changed:
             values = ", ".join(f"{k}: {saved[k]!r} -> {own[k]!r}" for k in changed)
             raise ValueError(f"{path}: the checkpoint's {type(scheduler).__name__} was made "

@@ -17,7 +17,17 @@ in momentum schedules, whose values are absolute momenta (or Adam beta1).
 
 Arguments counted in epochs convert to updates with :func:`epochs`
 (``step(epochs(30, steps_per_epoch))``), and :class:`per_epoch` holds a schedule constant within
-each epoch, as torch's per-epoch stepping does.
+each epoch, as torch's per-epoch stepping does. Any count may also be given relative to the run
+(:class:`RunLength`): :func:`of_run` (a fraction of the run's updates), :func:`rest` (to the
+end of the run) and :func:`epochs` without ``steps_per_epoch``; ``lrnotes.fit`` resolves them
+against its own updates per process (:meth:`Schedule.resolve` does it by hand), so
+``warmup(cosine(rest()), steps=of_run(0.05))`` is right on any run length, under ``torchrun``
+and with gradient accumulation.
+
+Warmup: :class:`warmup` comes *before* its schedule by default (the schedule sees local time),
+so ``warmup(cosine(T - W), steps=W)`` and ``warmup(cosine(rest()), steps=W)`` are HF's
+``get_cosine_schedule_with_warmup(W, T)``; ``prefix=False`` lays it over the schedule's first
+``W`` updates instead (timm's default), keeping milestones where they are.
 
 :func:`attach` runs schedules on an optimizer: the lr, and any other numeric param-group value
 (``{"lr": ..., "weight_decay": ..., "betas": (..., None)}``), written in place where the value is
@@ -2104,6 +2114,10 @@ def attach(optimizer: Optimizer, schedule: Schedule | Mapping[str, Any],
     (lr, weight_decay, eps >= 0; momentum in [0, 1]; betas in [0, 1); any key finite) before
     anything is written; finite schedules are checked whole when attached. Tensor values are
     written in place (``fill_``), so a compiled optimizer step does not recompile.
+
+    A schedule with lengths relative to the run (:func:`of_run`, :func:`rest`, :func:`epochs`
+    without ``steps_per_epoch``) leaves the lrs as they are until :meth:`ScheduledLR.resolve`
+    (``lrnotes.fit`` calls it with the run's updates per process); ``step()`` refuses before.
 
     One scheduler drives an optimizer at a time: attaching a second raises, unless
     ``replace=True`` (the first is detached). See :class:`ScheduledLR` for ``count``,

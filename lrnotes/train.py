@@ -415,6 +415,9 @@ def train_one_epoch(model: nn.Module, loader: Iterable[Any], optimizer: torch.op
     if isinstance(scheduler, ReduceLROnPlateau):
         raise ValueError("scheduler: ReduceLROnPlateau needs a metric; step it yourself with "
                          "evaluate()'s loss after the epoch")
+    if getattr(scheduler, "unresolved", False):  # it would raise after the first update
+        raise ValueError("scheduler: its schedule has lengths relative to the run; call "
+                         "scheduler.resolve(total_steps) first (fit does it itself)")
     metrics = _check_metrics(metrics)
     n_batches = _length(loader, "loader")
     device = torch.device(device) if device is not None else _model_device(model)

@@ -478,3 +478,24 @@ def test_an_unresolved_schedule_cannot_be_stepped_outside_fit():
     sched.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(LR * S.cosine(10)(1))
     assert math.isclose(S.cosine(S.of_run(0.5)).resolve(10)(5), 0.0, abs_tol=1e-12)
+
+
+@pytest.mark.parametrize("name, make, unit", [
+    ("plateau", lambda o: L.ReduceLROnPlateau(o, patience=0, threshold=0.5), "auto"),
+    ("sequential", lambda o: L.SequentialLR(o, [L.ConstantLR(o, 0.5, total_iters=1),
+                                                L.ExponentialLR(o, 0.9)], milestones=[1]),
+     "epoch"),
+    ("restarts", lambda o: L.CosineAnnealingWarmRestarts(o, T_0=2), "epoch"),
+])
+def test_resuming_a_torch_scheduler_with_running_state_is_not_refused(tmp_path, name, make,
+                                                                      unit):
+    """Its counters (T_cur, best, a child's last_epoch) moved; its settings did not."""
+    full, _ = train(make, 4, step_scheduler=unit)
+    model, opt = model_and_opt()
+    fit(model, loader(), opt, nn.CrossEntropyLoss(), 2, scheduler=make(opt),
+        step_scheduler=unit, checkpoint=tmp_path / "ck.pt", progress=False)
+    model, opt = model_and_opt()
+    history = fit(model, loader(), opt, nn.CrossEntropyLoss(), 4, scheduler=make(opt),
+                  step_scheduler=unit, checkpoint=tmp_path / "ck.pt", resume=True,
+                  progress=False)
+    np.testing.assert_array_equal(history.lr[:, 0], full)
