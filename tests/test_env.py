@@ -127,3 +127,18 @@ def test_print_diff_wraps_long_lines_and_keeps_their_mark(capsys):
     assert all(len(line) <= 40 for line in out)
     with pytest.raises(ValueError, match="width"):
         print_diff("a", "b", "x", "y", width=5)
+
+
+def test_setup_leaves_matplotlib_alone_unless_asked():
+    import matplotlib as mpl
+
+    with mpl.rc_context():
+        mpl.rcdefaults()
+        before = dict(mpl.rcParams)
+        lrnotes.setup(seed=0, device="cpu", verbose=False)
+        assert dict(mpl.rcParams) == before
+        lrnotes.setup(seed=0, device="cpu", verbose=False, plots=True)
+        assert tuple(mpl.rcParams["figure.figsize"]) == (7.0, 4.0)
+        assert mpl.rcParams["axes.grid"] and not mpl.rcParams["axes.spines.top"]
+    with pytest.raises(TypeError, match="plots"):
+        lrnotes.setup(seed=0, device="cpu", verbose=False, plots="yes")
