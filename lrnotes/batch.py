@@ -54,6 +54,10 @@ def _split(batch: Any, batch_fn: Callable[[Any], tuple[Any, Any]] | None,
            device: torch.device) -> tuple[Any, Any]:
     if batch_fn is not None:
         batch = batch_fn(batch)
+        if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+            size = f" of {len(batch)}" if isinstance(batch, (tuple, list)) else ""
+            raise ValueError(f"batch_fn must return an (inputs, targets) pair, got a "
+                             f"{type(batch).__name__}{size}")
     if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
         raise ValueError("a batch must be an (inputs, targets) pair; pass batch_fn to convert "
                          f"yours, got {type(batch).__name__}")

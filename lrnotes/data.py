@@ -774,14 +774,14 @@ class Vocab:
         return f"Vocab(size={len(self)})"
 
 
-def _label(label: Any, index: int) -> int:
+def _label(label: Any, index: int, name: str = "examples") -> int:
     """An integer class label; 1.0 is 1, but 0.7 is a ValueError (not silently 0)."""
     if isinstance(label, torch.Tensor) and label.numel() == 1:
         label = label.item()
     if isinstance(label, bool) or not isinstance(label, numbers.Real):
-        raise TypeError(f"examples[{index}]: the label must be an integer, got {label!r}")
+        raise TypeError(f"{name}[{index}]: the label must be an integer, got {label!r}")
     if not _is_int(label) and not float(label).is_integer():
-        raise ValueError(f"examples[{index}]: the label must be an integer class, got {label!r}")
+        raise ValueError(f"{name}[{index}]: the label must be an integer class, got {label!r}")
     return int(label)
 
 
@@ -828,7 +828,9 @@ def pad_collate(batch: Sequence[tuple[torch.Tensor, int]],
     ``T`` is the longest sequence in the batch; shorter ones are filled with ``pad_index``
     on the right. The order of the batch is kept (use ``enforce_sorted=False`` when
     packing). ``lengths`` is an int64 tensor on the cpu, as
-    :func:`torch.nn.utils.rnn.pack_padded_sequence` needs.
+    :func:`torch.nn.utils.rnn.pack_padded_sequence` needs. Labels are integer classes
+    (1.0 is 1); a fractional label such as 0.7 is a ValueError naming ``batch[i]``, never
+    truncated to 0.
 
     Example::
 
@@ -840,7 +842,8 @@ def pad_collate(batch: Sequence[tuple[torch.Tensor, int]],
     sequences = [tokens for tokens, _ in batch]
     lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
     padded = torch.nn.utils.rnn.pad_sequence(sequences, batch_first=True, padding_value=pad_index)
-    labels = torch.tensor([int(label) for _, label in batch], dtype=torch.long)
+    labels = torch.tensor([_label(label, i, "batch") for i, (_, label) in enumerate(batch)],
+                          dtype=torch.long)
     return (padded, lengths), labels
 
 
@@ -861,6 +864,13 @@ def text_loaders(train: Sequence[Example], val: Sequence[Example], *, batch_size
         >>> (tokens, lengths), labels = next(iter(train_loader)); tokens.shape[0]
         32
     """
+    for name, examples in (("train", train), ("val", val)):
+        if not isinstance(examples, Sequence) or isinstance(examples, (str, bytes)):
+            raise TypeError(f"{name} must be a sequence of (text, label) pairs, got "
+                            f"{type(examples).__name__}")
+        if len(examples) == 0:
+            raise ValueError(f"{name} is empty; text_loaders needs at least one (text, label) "
+                             f"pair in {name}")
     vocab = Vocab.build((tokenize(text) for text, _ in train), min_freq=min_freq,
                         max_size=max_size)
     train_set = TextDataset(train, vocab, max_len=max_len)

@@ -155,12 +155,13 @@ def setup(seed: int = 0, device: str | torch.device = "auto", plots: bool = Fals
         model = model.to(device)
 
     Raises ``ValueError`` for a negative or non-integer ``seed`` and for an unknown
-    or unavailable ``device``.
+    or unavailable ``device``, before anything is seeded.
     """
-    if not isinstance(plots, bool):
-        raise TypeError(f"plots must be True or False, got {plots!r}")
+    if not isinstance(plots, bool) or not isinstance(verbose, bool):
+        name, value = ("plots", plots) if not isinstance(plots, bool) else ("verbose", verbose)
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    dev = pick_device(device)  # checked before any generator is seeded
     seed_everything(seed)
-    dev = pick_device(device)
     if plots:
         from lrnotes.plot import use_book_style
 

@@ -93,8 +93,9 @@ class LRFindResult:
           valley.
         - ``"minimum"``: the lr of the minimum of the smoothed loss, divided by 10.
 
-        Raises ValueError for an unknown method, or when the smoothed loss never decreases (no
-        rule has an answer then). Example::
+        Every rule reads the curve only up to its first non-finite smoothed loss (NaN, inf), so
+        no rule returns the lr of a NaN loss. Raises ValueError for an unknown method, or when
+        the smoothed loss never decreases (no rule has an answer then). Example::
 
             >>> lrs = np.logspace(-4, 0, 50)
             >>> r = LRFindResult(lrs, 1 / (1 + lrs * 100), 1 / (1 + lrs * 100))
@@ -192,8 +193,13 @@ class LRFindResult:
         return plot_lr_find(self, ax=ax, suggestions=suggestions)
 
     def _suggestion(self, method: str) -> float | None:
-        smoothed = self.smoothed
-        n = len(smoothed)
+        # a rule reads the curve up to its first non-finite point: past a NaN or inf the run
+        # diverged, and argmin/gradients would pick the NaN itself
+        bad = np.flatnonzero(~np.isfinite(self.smoothed))
+        n = len(self.smoothed) if bad.size == 0 else int(bad[0])
+        if n == 0:
+            return None
+        smoothed = self.smoothed[:n]
         lowest = int(np.argmin(smoothed))
         if lowest == 0:
             return None

@@ -40,7 +40,8 @@ def glue(name: str, value: Any, fmt: str | None = None, display: bool = False) -
 
     The text pasted into the page is ``fmt.format(value)`` (or ``str(value)``); the
     exact value travels in the output's metadata, where ``tests/notebooks.py`` reads it.
-    Returns ``value``, so a cell can glue and use a number in one line.
+    Outside IPython (a plain script) it prints ``name: text`` instead. Returns ``value``,
+    so a cell can glue and use a number in one line.
 
     Example::
 
@@ -52,8 +53,13 @@ def glue(name: str, value: Any, fmt: str | None = None, display: bool = False) -
     text = fmt.format(value) if fmt is not None else str(value)
     json.dumps(_jsonable(value))  # fail here, not in the test, if it cannot be stored
     try:
+        from IPython import get_ipython
         from IPython.display import display as ipy_display
-    except ImportError:  # plain python: nothing to record into
+    except ImportError:  # plain python without IPython: nothing to record into
+        get_ipython = None
+    if get_ipython is None or get_ipython() is None:
+        # a plain script: no notebook records the value; show the text a reader would see
+        print(f"{name}: {text}")
         return value
     prefix = "" if display else GLUE_PREFIX
     metadata = {"scrapbook": {"name": name, "mime_prefix": prefix},

@@ -171,8 +171,14 @@ def _torch_length(scheduler: Any) -> tuple[str, int] | None:
     return None
 
 
+def check_reschedule(reschedule: Any) -> None:
+    """``fit``'s ``reschedule`` argument: None, ``"extend"`` or ``"replace"``."""
+    if reschedule not in RESCHEDULE:
+        raise ValueError(f"reschedule must be one of {RESCHEDULE}, got {reschedule!r}")
+
+
 def plan(scheduler: Any, step_scheduler: str, per_epoch_updates: int | None,
-         epochs: int, reschedule: str | None = None) -> Plan:
+         epochs: int) -> Plan:
     """Decide the stepping, resolve the schedules and collect the warnings; change nothing.
 
     Raises ValueError (naming what to pass) where the run would otherwise proceed on an lr
@@ -185,8 +191,6 @@ def plan(scheduler: Any, step_scheduler: str, per_epoch_updates: int | None,
         p = plan(sched, "auto", updates_per_epoch(len(loader), 1), epochs=10)
         p.stepping, p.warnings
     """
-    if reschedule not in RESCHEDULE:
-        raise ValueError(f"reschedule must be one of {RESCHEDULE}, got {reschedule!r}")
     unit = stepping(scheduler, step_scheduler, per_epoch_updates, epochs)
     if unit is None or unit == "plateau":
         return Plan(unit, updates_per_epoch=per_epoch_updates)
@@ -331,8 +335,7 @@ def check_resume(state: Mapping[str, Any], path: Any, scheduler: Any, planned: P
     (:meth:`ScheduledLR.extend`: the lr continuous); ``"replace"`` continues on the passed
     schedule from the saved update (the lr moves to the new schedule's value there).
     """
-    if reschedule not in RESCHEDULE:
-        raise ValueError(f"reschedule must be one of {RESCHEDULE}, got {reschedule!r}")
+    check_reschedule(reschedule)
     if state["epoch"] >= epochs and state["batch"] == 0:
         warnings.warn(f"{path}: the checkpoint already holds all {epochs} epochs of this run, "
                       "so nothing is trained (the model, optimizer and scheduler are restored); "

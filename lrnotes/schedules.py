@@ -89,6 +89,7 @@ __all__ = [
     "RunLength",
     "attach",
     "ScheduledLR",
+    "DetachedError",
 ]
 
 _AFTER = ("hold", "cycle", "raise")
@@ -311,6 +312,37 @@ def _unresolved_error(schedule: Schedule) -> ValueError:
                       "scheduler to lrnotes.fit, which resolves it against the run")
 
 
+_MAX_DEPTH = 300  # wrappers in wrappers: far more than any real schedule, far below recursion
+
+
+def _nested(schedule: Schedule) -> None:
+    """Record how deeply ``schedule`` nests (1 + its deepest part); refuse more than
+    ``_MAX_DEPTH`` levels with a ValueError instead of a RecursionError later."""
+    depth = 1 + max((getattr(child, "_depth", 0) for _, child in _children(schedule)),
+                    default=0)
+    if depth > _MAX_DEPTH:
+        raise ValueError(f"schedule is nested too deeply: {depth} levels of warmup, join, "
+                         f"per_epoch or extended (at most {_MAX_DEPTH})")
+    object.__setattr__(schedule, "_depth", depth)
+
+
+def _data_depth(data: Any) -> int:
+    """How deeply :meth:`Schedule.to_dict` data nests schedules (iteratively: no recursion)."""
+    deepest, stack = 0, [(data, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            if "schedule" in item and "args" in item:
+                depth += 1
+                deepest = max(deepest, depth)
+            if depth > _MAX_DEPTH + 1:
+                break
+            stack.extend((value, depth) for value in item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((value, depth) for value in item)
+    return deepest
+
+
 # --- the base class --------------------------------------------------------------------------
 
 
@@ -369,6 +401,10 @@ class Schedule:
             per = "" if spe is None else f", {spe} per epoch"
             raise ValueError(f"{self!r} for a run of {total} updates{per}: {error}") from None
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Schedule:
+        """A schedule is immutable: a copy is itself (and a deep one costs no recursion)."""
+        return self
+
     def _eval(self, t: np.ndarray) -> np.ndarray:
         """Multipliers at the times ``t >= 0``; NaN where ``after="raise"`` is exceeded.
 
@@ -399,6 +435,9 @@ class Schedule:
         if not isinstance(data, Mapping):
             raise TypeError(f"data must be a dict from Schedule.to_dict(), got "
                             f"{type(data).__name__} {data!r}")
+        if _data_depth(data) > _MAX_DEPTH + 1:  # the innermost, a plain schedule, counts too
+            raise ValueError(f"data: the schedule is nested too deeply (more than {_MAX_DEPTH} "
+                             "levels)")
         name = data.get("schedule")
         if not isinstance(name, str) or name not in Schedule._registry:
             raise ValueError(f"data must come from Schedule.to_dict(); unknown schedule {name!r}")
@@ -1066,6 +1105,7 @@ class warmup(Schedule):
         _set(self, steps=_count("steps", self.steps, 1), prefix=_bool("prefix", self.prefix))
         if self.start is not None:
             _set(self, start=_float("start", self.start))
+        _nested(self)
 
     def _eval(self, t: np.ndarray) -> np.ndarray:
         inside = t >= self.steps
@@ -1118,6 +1158,7 @@ class join(Schedule):
         if any(b <= a for a, b in _known_pairs(boundaries)):
             raise ValueError(f"boundaries must be strictly increasing, got {list(boundaries)}")
         _set(self, parts=parts, boundaries=boundaries)
+        _nested(self)
 
     def _eval(self, t: np.ndarray) -> np.ndarray:
         offsets = np.asarray((0, *self.boundaries), dtype=np.int64)
@@ -1154,6 +1195,7 @@ class per_epoch(Schedule):
     def __post_init__(self) -> None:
         _schedule("schedule", self.schedule)
         _set(self, steps_per_epoch=_count("steps_per_epoch", self.steps_per_epoch, 1))
+        _nested(self)
 
     def _eval(self, t: np.ndarray) -> np.ndarray:
         return self.schedule._eval(t // self.steps_per_epoch)
@@ -1237,7 +1279,7 @@ class _PlateauState:
     def report(self, metric: float) -> bool:
         """Count one report; True if the level dropped."""
         self.reports += 1
-        if self._is_better(metric):
+        if math.isfinite(metric) and self._is_better(metric):
             self.best, self.num_bad_epochs = metric, 0
         else:
             self.num_bad_epochs += 1
@@ -1356,6 +1398,7 @@ class extended(Schedule):
             raise ValueError(f"at must be before the schedule's end ({end}), got at={at}: the "
                              f"schedule already holds its last value there")
         _set(self, at=at, total_steps=total)
+        _nested(self)
 
     def _time(self, t: np.ndarray) -> np.ndarray:
         """The schedule's own time for update ``t``: ``t`` before ``at``, stretched after it."""
@@ -1366,8 +1409,12 @@ class extended(Schedule):
     def _eval(self, t: np.ndarray) -> np.ndarray:
         before = t < self.at
         values = np.empty(t.shape)
-        values[before] = self.schedule._eval(t[before])
-        values[~before] = self.schedule._eval(self._time(t[~before].astype(np.float64)))
+        # each part is evaluated only when it has times: an empty call per level would make
+        # extended(extended(...)) cost 2**depth calls
+        if before.any():
+            values[before] = self.schedule._eval(t[before])
+        if not before.all():
+            values[~before] = self.schedule._eval(self._time(t[~before].astype(np.float64)))
         return values
 
     def _end(self) -> int | None:
@@ -1643,12 +1690,23 @@ def _driver(optimizer: Optimizer) -> ScheduledLR | None:
     return None if scheduler is None or scheduler._detached else scheduler
 
 
-def _count_updates(scheduler: ScheduledLR, optimizer: Optimizer) -> Any:
-    """Register the optimizer step hook that counts ``scheduler``'s updates; its handle."""
-    this = weakref.ref(scheduler)
+def _nobody() -> None:
+    return None
 
-    def count_update(opt: Optimizer, *_: Any) -> None:
-        owner = this()
+
+class _UpdateCounter:
+    """The optimizer step hook that counts a :class:`ScheduledLR`'s updates.
+
+    ``counts_updates_for()`` gives the scheduler (or None once it is gone), which lets
+    ``lr_find`` set the hook aside for its trial updates. (An optimizer pickles and deep-copies
+    without its hooks; :class:`ScheduledLR` registers a new counter on its copy.)
+    """
+
+    def __init__(self, scheduler: ScheduledLR | None) -> None:
+        self.counts_updates_for = _nobody if scheduler is None else weakref.ref(scheduler)
+
+    def __call__(self, opt: Optimizer, *_: Any) -> None:
+        owner = self.counts_updates_for()
         # A fused optimizer under a GradScaler is called even when the scaler found an inf; it
         # skips the update itself and flags it in `found_inf` (read here, once).
         found_inf = getattr(opt, "found_inf", None)
@@ -1656,8 +1714,16 @@ def _count_updates(scheduler: ScheduledLR, optimizer: Optimizer) -> Any:
         if owner is not None and not skipped:
             owner._updates += 1
 
-    count_update.counts_updates_for = this  # lets lr_find set it aside for its trials
-    return optimizer.register_step_post_hook(count_update)
+
+def _count_updates(scheduler: ScheduledLR, optimizer: Optimizer) -> Any:
+    """Register the optimizer step hook that counts ``scheduler``'s updates; its handle."""
+    return optimizer.register_step_post_hook(_UpdateCounter(scheduler))
+
+
+class DetachedError(ValueError, RuntimeError):
+    """A call that would write through a :class:`ScheduledLR` after :meth:`ScheduledLR.detach`
+    (``step``, ``report``, ``extend``, ``load_state_dict``). A ``ValueError`` and, as before,
+    a ``RuntimeError``."""
 
 
 class ScheduledLR(LRScheduler):
@@ -1826,8 +1892,7 @@ class ScheduledLR(LRScheduler):
         """Move to the current update (``count="updates"``) or to the next one (``"calls"``)."""
         if epoch is not None:
             raise ValueError("epoch must be None: ScheduledLR counts optimizer updates itself")
-        if self._detached:
-            raise RuntimeError("this ScheduledLR was detached from its optimizer; attach a new one")
+        self._check_attached("step")
         if self.unresolved:
             if self._step_count == 0:  # LRScheduler.__init__'s first step: the lrs stay
                 self._step_count, self.last_epoch = 1, 0
@@ -1839,6 +1904,12 @@ class ScheduledLR(LRScheduler):
         self._step_count += 1
         self.last_epoch = t
         self._write(writes)
+
+    def _check_attached(self, what: str) -> None:
+        """Refuse a call that would write to the optimizer once this scheduler is detached."""
+        if self._detached:
+            raise DetachedError(f"{what}: this ScheduledLR was detached from its optimizer "
+                                "(another may drive it now); attach a new one")
 
     def get_lr(self) -> list[float | torch.Tensor]:
         """The lrs of update ``last_epoch``: ``base_lr * schedule(last_epoch)`` per group."""
@@ -1865,23 +1936,28 @@ class ScheduledLR(LRScheduler):
 
         Only the :class:`plateau` parts that drive the next update (``t = last_epoch``) count
         it; a reduction is written at once, as torch's ``ReduceLROnPlateau.step(metric)`` does.
-        A tensor metric is read once (one device-to-host copy per report).
+        A tensor metric is read once (one device-to-host copy per report). A bool is refused. A
+        non-finite metric (NaN, an infinity) counts as a report without improvement: it never
+        becomes the best, so a run whose loss diverges has its lr reduced after ``patience``
+        such reports, and one ``-inf`` cannot block every later improvement.
 
         Example::
 
             sched = attach(opt, join([warmup(constant(1.0), 100), plateau(patience=3)], [100]))
             sched.report(val_loss)
         """
+        self._check_attached("report")
         if not self.reads_metric:
             raise ValueError(f"report: no plateau part in {self.schedules}; nothing reads a metric")
-        if isinstance(metric, torch.Tensor) and metric.numel() == 1:
+        if isinstance(metric, torch.Tensor) and metric.numel() == 1 and metric.dtype != torch.bool:
             value = float(metric)
         elif _is_real(metric):
             value = float(metric)
         else:
-            raise TypeError(f"metric must be a number or a one-element tensor, got "
+            raise TypeError(f"metric must be a number or a one-element tensor (not a bool), got "
                             f"{type(metric).__name__} {metric!r}")
         t = self.last_epoch
+        self._plan(t)  # the param groups still fit: checked before any plateau state moves
         dropped = [drive for drive in self._drives
                    if any([drive.states[path].report(value)
                            for path in _active_plateaus(drive.schedule, t)])]
@@ -1903,6 +1979,7 @@ class ScheduledLR(LRScheduler):
             sched.load_state_dict(checkpoint["scheduler"])     # a cosine(10_000) run at t=6000
             sched.extend(total_steps=20_000)                  # same lr now, decays until 20_000
         """
+        self._check_attached("extend")
         t = self.last_epoch
         n = _int("total_steps", total_steps, t + 1)
         if self.unresolved:
@@ -1969,6 +2046,7 @@ class ScheduledLR(LRScheduler):
         the driven keys, every schedule, base value and plateau state, and the values of ``t``
         (see :meth:`check_state_dict`).
         """
+        self._check_attached("load_state_dict")
         drives, last_epoch, updates, step_count, writes = self._loaded(state_dict)
         self._drives = drives
         self.last_epoch, self._updates, self._step_count = last_epoch, updates, step_count
@@ -2085,8 +2163,8 @@ class ScheduledLR(LRScheduler):
             raise ValueError("copy.deepcopy: the copy would drive the same optimizer as this "
                              "scheduler; copy the optimizer with it (or detach() this one)")
         hooks = new.optimizer._optimizer_step_post_hooks
-        for key in [k for k, hook in hooks.items()
-                    if getattr(hook, "counts_updates_for", lambda: None)() is self]:
+        for key in [k for k, hook in hooks.items() if isinstance(hook, _UpdateCounter)
+                    and hook.counts_updates_for() in (self, new, None)]:
             del hooks[key]
         new._hook = new._finalizer = None
         if not new._detached:
@@ -2095,6 +2173,22 @@ class ScheduledLR(LRScheduler):
                 new._finalizer = weakref.finalize(new, new._hook.remove)
             _DRIVERS[new.optimizer] = weakref.ref(new)
         return new
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickling, as torch's schedulers pickle: everything but the step hook's handle and
+        its finalizer (a pickled optimizer has no hooks; :meth:`__setstate__` registers the
+        update counter on the unpickled one)."""
+        return {key: value for key, value in self.__dict__.items()
+                if key not in ("_hook", "_finalizer")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._hook = self._finalizer = None
+        if not self._detached:
+            if self.count == "updates":
+                self._hook = _count_updates(self, self.optimizer)
+                self._finalizer = weakref.finalize(self, self._hook.remove)
+            _DRIVERS[self.optimizer] = weakref.ref(self)
 
     def __repr__(self) -> str:
         return f"ScheduledLR({self.schedules}, t={getattr(self, 'last_epoch', None)})"
