@@ -339,7 +339,7 @@ def check_resume(state: Mapping[str, Any], path: Any, scheduler: Any, planned: P
     if state["epoch"] >= epochs and state["batch"] == 0:
         warnings.warn(f"{path}: the checkpoint already holds all {epochs} epochs of this run, "
                       "so nothing is trained (the model, optimizer and scheduler are restored); "
-                      "pass a larger epochs to train on", CompletedRunWarning, stacklevel=3)
+                      "pass a larger epochs to train on", CompletedRunWarning, stacklevel=4)
     saved = state["scheduler"]
     if scheduler is None or saved is None:
         return
@@ -406,5 +406,5 @@ def apply(scheduler: Any, planned: Plan, resumed: bool, reschedule: str | None) 
 def warn(planned: Plan) -> None:
     """Give :func:`plan`'s warnings (``fit`` calls it just before the first update)."""
     for message in planned.warnings:
-        warnings.warn(message, ScheduleLengthWarning, stacklevel=3)
+        warnings.warn(message, ScheduleLengthWarning, stacklevel=4)  # the caller of fit
 

@@ -192,7 +192,8 @@ val_loader = DataLoader(dataset, batch_size=32)
 
 def readme_example(examples: int) -> str:
     """The README's "Use lrnotes in your own training code" block, run on a tiny model."""
-    text = open(os.path.join(ROOT, "README.md")).read()
+    with open(os.path.join(ROOT, "README.md")) as readme:
+        text = readme.read()
     section = text[text.index("## Use lrnotes in your own training code"):]
     code = re.findall(r"```python\n(.*?)```", section, re.S)[1]
     code = code.replace("epochs=10", "epochs=3").replace("history.plot()", "")
