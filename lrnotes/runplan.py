@@ -164,6 +164,11 @@ def stepping(scheduler: Any, step_scheduler: str, per_epoch_updates: int | None,
         f"unit it counts; pass step_scheduler='epoch' or 'batch'")
 
 
+def _steps_taken(scheduler: Any) -> int:
+    """How many times a torch scheduler has been stepped since it was made."""
+    return max(0, int(getattr(scheduler, "last_epoch", 0)))
+
+
 def _torch_length(scheduler: Any) -> tuple[str, int] | None:
     for cls, attribute in _LENGTHS:
         if isinstance(scheduler, cls):
@@ -215,7 +220,8 @@ def plan(scheduler: Any, step_scheduler: str, per_epoch_updates: int | None,
             if message:
                 result.warnings.append(message)
     elif total is not None:
-        message = _torch_schedule_length(scheduler, total, where)
+        # steps an earlier fit call already took count against the scheduler's length
+        message = _torch_schedule_length(scheduler, total + _steps_taken(scheduler), where)
         if message:
             result.warnings.append(message)
     return result
@@ -244,23 +250,28 @@ _PEEK = 10**6  # longest schedule whose peak is read to tell a decay from a ramp
 
 
 def _schedule_length(schedule: Schedule, start: int, total: int, where: str) -> str | None:
-    """The warning for an lrnotes schedule whose length does not fit ``total``, or None."""
+    """The warning for an lrnotes schedule at ``t = start`` whose length does not fit the
+    ``total`` steps of this run (``start > 0``: a scheduler already stepped by an earlier
+    call), or None."""
+    last = start + total  # the schedule's t once this run is done
+    run = (f"the run's {total} {where}" if start == 0 else
+           f"this run's end at {where[:-1]} {last} (it starts at {start})")
     end = schedule._end()
-    if end is not None and end > total and end > start:
-        return (f"the lr schedule {schedule!r} ends at {where[:-1]} {end}, after the run's "
-                f"{total} {where}: it never reaches its final value (at the last {where[:-1]} "
-                f"it is at {schedule(total - 1):.3g} x the base lr); make it {total} {where} "
-                "long (S.rest() or S.of_run(...) resolve against the run), or train longer")
+    if end is not None and end > last:
+        return (f"the lr schedule {schedule!r} ends at {where[:-1]} {end}, after {run}: it "
+                f"never reaches its final value (at the last {where[:-1]} it is at "
+                f"{schedule(last - 1):.3g} x the base lr); make it {last} {where} long "
+                "(S.rest() or S.of_run(...) resolve against the run), or train longer")
     end = _length_end(schedule)
-    if end is None or total - end <= 1 or end > _PEEK:
+    if end is None or last - end <= 1 or end > _PEEK:
         return None
     final, peak = schedule(end), float(np.max(schedule.values(end + 1)))
     if not final < peak * (1 - 1e-9):
         return None  # a ramp that holds its top (a warmup alone) is not a decay cut short
-    return (f"the lr schedule {schedule!r} ends at {where[:-1]} {end}, before the run's "
-            f"{total} {where}: the last {total - end} {where} hold {final:.3g} x the base lr; "
-            f"make it {total} {where} long (S.rest() or S.of_run(...) resolve against the "
-            "run), or pass fewer epochs")
+    held = min(last - end, total)
+    return (f"the lr schedule {schedule!r} ends at {where[:-1]} {end}, before {run}: the "
+            f"last {held} {where} hold {final:.3g} x the base lr; make it {last} {where} long "
+            "(S.rest() or S.of_run(...) resolve against the run), or pass fewer epochs")
 
 
 def _torch_schedule_length(scheduler: Any, total: int, where: str) -> str | None:

@@ -500,3 +500,18 @@ def test_resuming_a_torch_scheduler_with_running_state_is_not_refused(tmp_path, 
                   step_scheduler=unit, checkpoint=tmp_path / "ck.pt", resume=True,
                   progress=False)
     np.testing.assert_array_equal(history.lr[:, 0], full)
+
+
+def test_a_schedule_continued_over_two_fit_calls_is_measured_from_where_it_is():
+    model, opt = model_and_opt()
+    sched = S.attach(opt, S.cosine(2 * N))
+    with pytest.warns(ScheduleLengthWarning, match="after the run's 5 updates"):
+        fit(model, loader(), opt, nn.CrossEntropyLoss(), 1, scheduler=sched, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ScheduleLengthWarning)  # the second call fits exactly
+        history = fit(model, loader(), opt, nn.CrossEntropyLoss(), 1, scheduler=sched,
+                      progress=False)
+    np.testing.assert_allclose(history.lr[:, 0], LR * S.cosine(2 * N).values(2 * N)[N:])
+    with pytest.warns(ScheduleLengthWarning, match=r"before this run's end at update 15 \(it "
+                                                   r"starts at 10\): the last 5 updates hold 0"):
+        fit(model, loader(), opt, nn.CrossEntropyLoss(), 1, scheduler=sched, progress=False)
