@@ -19,7 +19,8 @@ EXTRA = "notebooks"
 """The extra of lrnotes that brings every optional package the chapters import."""
 
 _PACKAGES = {"sklearn": "scikit-learn", "torchvision": "torchvision",
-             "tensorboard": "tensorboard", "pandas": "pandas"}
+             "tensorboard": "tensorboard", "pandas": "pandas", "mnist1d": "mnist1d",
+             "prodigyopt": "prodigyopt", "schedulefree": "schedulefree"}
 
 
 def optional_import(module: str, needed_for: str) -> ModuleType:
