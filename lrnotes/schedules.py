@@ -1849,12 +1849,7 @@ class ScheduledLR(LRScheduler):
             same = new == drive.schedule
             drives.append(drive if same else _Drive(drive.label, new, drive.targets,
                                                     drive.bases))
-        for drive in drives:
-            drive.check_ahead(t)
-        writes = [write for drive in drives
-                  for write in drive.plan(t, self.optimizer.param_groups)]
-        self._drives = drives
-        self._write(writes)
+        self._install(drives, t)
 
     def rebase(self, factor: float) -> None:
         """Multiply every group's base lr by ``factor`` (> 0) and rewrite the lr of the current
@@ -1924,6 +1919,16 @@ class ScheduledLR(LRScheduler):
                              f"attached to {len(self._drives[0].targets)}; attach after adding "
                              "param groups")
         return [write for drive in self._drives for write in drive.plan(t, groups)]
+
+    def _install(self, drives: list[_Drive], t: int) -> None:
+        """Check the new drives at ``t`` and ahead, then make them current and write update
+        ``t``'s values (nothing changes if a check fails)."""
+        for drive in drives:
+            drive.check_ahead(t)
+        writes = [write for drive in drives
+                  for write in drive.plan(t, self.optimizer.param_groups)]
+        self._drives = drives
+        self._write(writes)
 
     def _write(self, writes: list[tuple[dict, str, Any, float]]) -> None:
         for group, key, index, value in writes:
@@ -1998,12 +2003,7 @@ class ScheduledLR(LRScheduler):
             states = {(("schedule", None), *path): state for path, state in drive.states.items()}
             drives.append(_Drive(drive.label, extended(drive.schedule, t, n), drive.targets,
                                  drive.bases, states))
-        for drive in drives:
-            drive.check_ahead(t)
-        writes = [write for drive in drives
-                  for write in drive.plan(t, self.optimizer.param_groups)]
-        self._drives = drives
-        self._write(writes)
+        self._install(drives, t)
 
     def detach(self) -> None:
         """Stop driving the optimizer (its update counter is removed); ``step()`` then raises.

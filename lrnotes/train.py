@@ -421,6 +421,15 @@ class _Loop:
                                   **self.last_epoch}, refresh=False)
 
 
+def _check_callables(loss_fn: Any, batch_fn: Any) -> None:
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a callable (outputs, targets) -> scalar tensor, got "
+                        f"{type(loss_fn).__name__} {loss_fn!r}")
+    if batch_fn is not None and not callable(batch_fn):
+        raise TypeError(f"batch_fn must be a callable batch -> (inputs, targets) or None, got "
+                        f"{type(batch_fn).__name__}")
+
+
 def _check_common(accumulation_steps: int, step_scheduler: str, on_nan: str, log_every: int,
                   scheduler: Any, optimizer: torch.optim.Optimizer) -> None:
     if isinstance(accumulation_steps, bool) or not isinstance(accumulation_steps, int) \
@@ -466,12 +475,7 @@ def _check_fit_arguments(model: Any, train_loader: Any, optimizer: Any, loss_fn:
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
     _check_common(accumulation_steps, step_scheduler, on_nan, log_every, scheduler, optimizer)
-    if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be a callable (outputs, targets) -> scalar tensor, got "
-                        f"{type(loss_fn).__name__} {loss_fn!r}")
-    if batch_fn is not None and not callable(batch_fn):
-        raise TypeError(f"batch_fn must be a callable batch -> (inputs, targets) or None, got "
-                        f"{type(batch_fn).__name__}")
+    _check_callables(loss_fn, batch_fn)
     for name, loader in (("train_loader", train_loader), ("val_loader", val_loader)):
         if loader is not None and not isinstance(loader, Iterable):
             raise TypeError(f"{name} must be an iterable of batches (a DataLoader, a list), "
@@ -581,12 +585,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable[Any], optimizer: torch.op
             val = evaluate(model, val_loader, loss_fn)
     """
     _check_common(accumulation_steps, "batch", on_nan, log_every, scheduler, optimizer)
-    if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be a callable (outputs, targets) -> scalar tensor, got "
-                        f"{type(loss_fn).__name__} {loss_fn!r}")
-    if batch_fn is not None and not callable(batch_fn):
-        raise TypeError(f"batch_fn must be a callable batch -> (inputs, targets) or None, got "
-                        f"{type(batch_fn).__name__}")
+    _check_callables(loss_fn, batch_fn)
     if isinstance(scheduler, ReduceLROnPlateau):
         raise ValueError("scheduler: ReduceLROnPlateau needs a metric; step it yourself with "
                          "evaluate()'s loss after the epoch")
