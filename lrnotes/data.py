@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from lrnotes.env import as_device, optional_import
@@ -385,7 +386,14 @@ def digits(*, batch_size: int = 64, val_fraction: float = 0.2, seed: int = 0,
             mapping = torch.full((10,), -1, dtype=torch.long)
             mapping[torch.tensor(classes)] = torch.arange(len(classes))
             y = mapping[y]
-    X_train, y_train, X_val, y_val = X[train_idx], y[train_idx], X[val_idx], y[val_idx]
+    return _tensors_or_loaders(X[train_idx], y[train_idx], X[val_idx], y[val_idx],
+                               loaders=loaders, batch_size=batch_size, seed=seed, device=device)
+
+
+def _tensors_or_loaders(X_train: Tensor, y_train: Tensor, X_val: Tensor, y_val: Tensor, *,
+                        loaders: bool, batch_size: int, seed: int, device: Any) -> tuple:
+    """``(X_train, y_train, X_val, y_val)`` on ``device``, or a shuffled train loader and an
+    ordered validation loader over them."""
     if not loaders:
         return tuple(t.to(device) if device is not None else t
                      for t in (X_train, y_train, X_val, y_val))
@@ -475,14 +483,8 @@ def mnist1d(*, batch_size: int = 128, num_samples: int = 5000, seed: int = 0,
     arrays = _mnist1d_arrays(int(num_samples), int(data_seed), _root(root, data_dir()))
     X_train, y_train, X_test, y_test = (torch.from_numpy(arrays[key])
                                         for key in ("x", "y", "x_test", "y_test"))
-    if not loaders:
-        return tuple(t.to(device) if device is not None else t
-                     for t in (X_train, y_train, X_test, y_test))
-    train = make_loader(TensorDataset(X_train, y_train), batch_size=batch_size, shuffle=True,
-                        seed=seed, device=device)
-    test = make_loader(TensorDataset(X_test, y_test), batch_size=batch_size, shuffle=False,
-                       seed=seed, device=device)
-    return train, test
+    return _tensors_or_loaders(X_train, y_train, X_test, y_test, loaders=loaders,
+                               batch_size=batch_size, seed=seed, device=device)
 
 
 # --- CIFAR-10 ----------------------------------------------------------------

@@ -33,6 +33,8 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, RandomSampler
 
 from lrnotes import checkpoint as ckpt
+from lrnotes import runplan
+from lrnotes.batch import AMP_MODES, _amp_dtype, _autocast, _call, _split, to_device  # noqa: F401  (public here since 0.1)
 from lrnotes.callbacks import Hooks, RunState, check_callbacks, format_values
 from lrnotes.checkpoint import Position
 from lrnotes.clip import clip_gradients
@@ -42,8 +44,7 @@ from lrnotes.monitor import History, open_writer, read_scheduled, scheduled_keys
 from lrnotes.optim import optimizer_mode
 from lrnotes.progress import progress_bar
 
-AMP_MODES = (None, False, True, "bf16", "fp16")
-STEP_SCHEDULER = ("batch", "epoch")
+STEP_SCHEDULER = runplan.STEP_SCHEDULER
 ON_NAN = ("raise", "skip")
 _CLIP_KEYS = ("max_norm", "max_value", "agc", "norm_type", "error_if_nonfinite", "agc_exclude")
 
@@ -64,25 +65,6 @@ def accuracy(outputs: Tensor, targets: Tensor) -> Tensor:
         history.epochs["val_acc"]
     """
     return (outputs.argmax(dim=-1) == targets).float().mean()
-
-
-def to_device(obj: Any, device: torch.device | str) -> Any:
-    """Move every tensor in ``obj`` (nested tuples, lists, dicts, namedtuples) to ``device``
-    with ``non_blocking=True``; anything else is returned as is.
-
-    Example::
-
-        tokens, lengths = to_device((tokens, lengths), "cuda")
-    """
-    if isinstance(obj, Tensor):
-        return obj.to(device, non_blocking=True)
-    if isinstance(obj, Mapping):
-        return type(obj)({k: to_device(v, device) for k, v in obj.items()})
-    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
-        return type(obj)(*(to_device(v, device) for v in obj))
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(to_device(v, device) for v in obj)
-    return obj
 
 
 def distributed_loader(loader: DataLoader, *, shuffle: bool | None = None, seed: int = 0,
@@ -139,44 +121,6 @@ def _mean_over_ranks(x: Tensor) -> Tensor:
 def _model_device(model: nn.Module) -> torch.device:
     param = next(model.parameters(), None)
     return param.device if param is not None else torch.device("cpu")
-
-
-def _amp_dtype(amp: Any, device: torch.device) -> torch.dtype | None:
-    if amp is None or amp is False:
-        return None
-    if amp is True:
-        return torch.float16 if device.type == "cuda" else torch.bfloat16
-    if isinstance(amp, str) and amp in ("fp16", "bf16"):
-        return torch.float16 if amp == "fp16" else torch.bfloat16
-    raise ValueError(f"amp must be one of {AMP_MODES}, got {amp!r}")
-
-
-def _autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
-    return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
-
-
-def _split(batch: Any, batch_fn: Callable[[Any], tuple[Any, Any]] | None,
-           device: torch.device) -> tuple[Any, Any]:
-    if batch_fn is not None:
-        batch = batch_fn(batch)
-        if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
-            size = f" of {len(batch)}" if isinstance(batch, (tuple, list)) else ""
-            raise ValueError(f"batch_fn must return an (inputs, targets) pair, got a "
-                             f"{type(batch).__name__}{size}")
-    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
-        raise ValueError("a batch must be an (inputs, targets) pair; pass batch_fn to convert "
-                         f"yours, got {type(batch).__name__}")
-    return to_device(batch[0], device), to_device(batch[1], device)
-
-
-def _call(model: nn.Module, inputs: Any) -> Tensor:
-    """``model(**inputs)`` for a dict, ``model(*inputs)`` for a tuple or list, else
-    ``model(inputs)``."""
-    if isinstance(inputs, Mapping):
-        return model(**inputs)
-    if isinstance(inputs, (tuple, list)):
-        return model(*inputs)
-    return model(inputs)
 
 
 def _batch_size(targets: Any, inputs: Any) -> int:
@@ -477,6 +421,15 @@ class _Loop:
                                   **self.last_epoch}, refresh=False)
 
 
+def _check_callables(loss_fn: Any, batch_fn: Any) -> None:
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a callable (outputs, targets) -> scalar tensor, got "
+                        f"{type(loss_fn).__name__} {loss_fn!r}")
+    if batch_fn is not None and not callable(batch_fn):
+        raise TypeError(f"batch_fn must be a callable batch -> (inputs, targets) or None, got "
+                        f"{type(batch_fn).__name__}")
+
+
 def _check_common(accumulation_steps: int, step_scheduler: str, on_nan: str, log_every: int,
                   scheduler: Any, optimizer: torch.optim.Optimizer) -> None:
     if isinstance(accumulation_steps, bool) or not isinstance(accumulation_steps, int) \
@@ -522,12 +475,7 @@ def _check_fit_arguments(model: Any, train_loader: Any, optimizer: Any, loss_fn:
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
     _check_common(accumulation_steps, step_scheduler, on_nan, log_every, scheduler, optimizer)
-    if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be a callable (outputs, targets) -> scalar tensor, got "
-                        f"{type(loss_fn).__name__} {loss_fn!r}")
-    if batch_fn is not None and not callable(batch_fn):
-        raise TypeError(f"batch_fn must be a callable batch -> (inputs, targets) or None, got "
-                        f"{type(batch_fn).__name__}")
+    _check_callables(loss_fn, batch_fn)
     for name, loader in (("train_loader", train_loader), ("val_loader", val_loader)):
         if loader is not None and not isinstance(loader, Iterable):
             raise TypeError(f"{name} must be an iterable of batches (a DataLoader, a list), "
@@ -637,15 +585,13 @@ def train_one_epoch(model: nn.Module, loader: Iterable[Any], optimizer: torch.op
             val = evaluate(model, val_loader, loss_fn)
     """
     _check_common(accumulation_steps, "batch", on_nan, log_every, scheduler, optimizer)
-    if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be a callable (outputs, targets) -> scalar tensor, got "
-                        f"{type(loss_fn).__name__} {loss_fn!r}")
-    if batch_fn is not None and not callable(batch_fn):
-        raise TypeError(f"batch_fn must be a callable batch -> (inputs, targets) or None, got "
-                        f"{type(batch_fn).__name__}")
+    _check_callables(loss_fn, batch_fn)
     if isinstance(scheduler, ReduceLROnPlateau):
         raise ValueError("scheduler: ReduceLROnPlateau needs a metric; step it yourself with "
                          "evaluate()'s loss after the epoch")
+    if getattr(scheduler, "unresolved", False):  # it would raise after the first update
+        raise ValueError("scheduler: its schedule has lengths relative to the run; call "
+                         "scheduler.resolve(total_steps) first (fit does it itself)")
     metrics = _check_metrics(metrics)
     n_batches = _length(loader, "loader")
     device = as_device(device) if device is not None else _model_device(model)
@@ -673,13 +619,14 @@ def train_one_epoch(model: nn.Module, loader: Iterable[Any], optimizer: torch.op
 def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Optimizer,
         loss_fn: Callable[[Any, Any], Tensor], epochs: int, *,
         val_loader: Iterable[Any] | None = None, scheduler: Any = None,
-        step_scheduler: str = "batch", clip: float | Mapping[str, Any] | None = None,
+        step_scheduler: str = "auto", clip: float | Mapping[str, Any] | None = None,
         amp: bool | str | None = None, accumulation_steps: int = 1,
         metrics: Mapping[str, Metric] | None = None, device: torch.device | str | None = None,
         checkpoint: str | os.PathLike | None = None, resume: bool | str | os.PathLike = False,
         overwrite: bool = False, writer: Any = None, progress: bool = True, log_every: int = 50,
         on_nan: str = "raise", history: History | None = None,
         batch_fn: Callable[[Any], tuple[Any, Any]] | None = None,
+        reschedule: str | None = None,
         callbacks: list[Any] | None = None) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`~lrnotes.monitor.History`.
 
@@ -709,10 +656,36 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
             (inputs, targets)``.
         epochs: total number of epochs of the run (>= 1), also when resuming.
         scheduler: a torch ``LRScheduler`` (lrnotes' ``attach`` gives one) bound to
-            ``optimizer``, stepped after every update (``step_scheduler="batch"``) or
-            every epoch (``"epoch"``). ``ReduceLROnPlateau`` is always stepped once per
-            epoch with the validation loss (the training loss without ``val_loader``); a
-            schedule with a ``plateau`` part gets the same metric through
+            ``optimizer``. A schedule's lengths given relative to the run (``S.of_run``,
+            ``S.rest``, ``S.epochs(n)``) are resolved against this run's updates per
+            process (:mod:`lrnotes.runplan`). A schedule that ends more than one update
+            before the run's last update on a decayed value, or after it, gets a
+            :class:`~lrnotes.runplan.ScheduleLengthWarning` naming both lengths.
+        step_scheduler: ``"auto"`` (default), ``"batch"`` (after every optimizer update)
+            or ``"epoch"``. ``"auto"`` steps each kind the way its own idiom means
+            (:func:`lrnotes.runplan.stepping` has the table), and refuses, before any
+            update, the schedulers whose unit it cannot know:
+
+            ===================================  =============================================
+            scheduler                            ``"auto"``
+            ===================================  =============================================
+            ``S.attach`` (ScheduledLR)           per update (``"epoch"`` is refused unless
+                                                 attached with ``count="calls"``)
+            ``OneCycleLR``, ``CyclicLR``         per update (OneCycleLR per epoch only when
+                                                 ``total_steps == epochs``)
+            ``CosineAnnealingLR``, ``LinearLR``  the unit its length (``T_max``,
+            ``ConstantLR``, ``PolynomialLR``,    ``total_iters``, ``T_0``) equals: epochs or
+            ``CosineAnnealingWarmRestarts``      updates of the run; refused otherwise
+            ``StepLR``, ``MultiStepLR``,         per epoch
+            ``ExponentialLR``
+            ``LambdaLR``, ``MultiplicativeLR``,  refused: pass ``"batch"`` or ``"epoch"``
+            ``SequentialLR``,
+            ``ChainedScheduler``, others
+            ``ReduceLROnPlateau``                per epoch with the validation loss (the
+                                                 training loss without ``val_loader``)
+            ===================================  =============================================
+
+            A schedule with a ``plateau`` part gets the same metric through
             ``scheduler.report`` at every epoch's end.
         clip: a ``max_norm`` (> 0) or a dict of :func:`lrnotes.clip.clip_gradients`
             arguments (``max_norm``, ``max_value``, ``agc``, ...). Always applied to
@@ -759,6 +732,13 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
             a GradScaler, gradient) is not finite is skipped and listed in
             ``history.skipped``; this costs one host sync per update.
         history: a History to append to (kept even if ``fit`` raises); default a new one.
+        reschedule: when resuming, what to do if the checkpoint's schedule differs from
+            the one passed (a grown run): None (default) refuses before anything is
+            restored; ``"extend"`` re-times the saved schedule to end at this run's last
+            update (:meth:`~lrnotes.schedules.ScheduledLR.extend`, the lr continuous);
+            ``"replace"`` continues on the passed schedule from the saved update. A
+            checkpoint that already holds every epoch gives a
+            :class:`~lrnotes.runplan.CompletedRunWarning` and trains nothing.
         callbacks: a list of :class:`~lrnotes.callbacks.Callback` objects called at the run's
             start and end, after each update and at each epoch's end (which may stop the
             run): e.g. :class:`~lrnotes.callbacks.EarlyStopping`,
@@ -817,6 +797,7 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
         progress=progress, log_every=log_every, on_nan=on_nan, history=history,
         batch_fn=batch_fn)
     callbacks = check_callbacks(callbacks)
+    runplan.check_reschedule(reschedule)
     rank = _rank_world()[0]
     target = None if checkpoint is None else ckpt.check_target(checkpoint, may_exist=True)
     # one writer per checkpoint path, for the whole run (rank 0 is the only writer)
@@ -831,7 +812,8 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
                     amp=amp, accumulation_steps=accumulation_steps, metrics=metrics,
                     device=device, checkpoint=checkpoint, resume_path=resume_path,
                     writer=writer, progress=progress, log_every=log_every, on_nan=on_nan,
-                    history=history, batch_fn=batch_fn, callbacks=callbacks)
+                    history=history, batch_fn=batch_fn, callbacks=callbacks,
+                    reschedule=reschedule)
 
 
 def _run(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Optimizer,
@@ -840,7 +822,8 @@ def _run(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.O
          accumulation_steps: int, metrics: dict[str, Metric], device: torch.device,
          checkpoint: str | None, resume_path: str | os.PathLike | None, writer: Any,
          progress: bool, log_every: int, on_nan: str, history: History | None,
-         batch_fn: Callable[[Any], tuple[Any, Any]] | None, callbacks: list[Any]) -> History:
+         batch_fn: Callable[[Any], tuple[Any, Any]] | None, callbacks: list[Any],
+         reschedule: str | None) -> History:
     """:func:`fit` after its arguments were checked, holding the checkpoint path."""
     dtype = _amp_dtype(amp, device)
     rank, world = _rank_world()
@@ -853,6 +836,8 @@ def _run(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.O
                          "when an epoch ends)")
     if val_loader is not None:
         _length(val_loader, "val_loader")
+    lr_plan = runplan.plan(scheduler, step_scheduler,
+                           runplan.updates_per_epoch(n_batches, accumulation_steps), epochs)
     history = history if history is not None else History()
     if not history.group_names:
         history.group_names = _group_names(optimizer)
@@ -874,6 +859,7 @@ def _run(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.O
                     batches_per_epoch=n_batches, epochs=epochs,
                     batch_size=_loader_batch_size(train_loader), loss_fn=loss_fn,
                     callbacks=hooks)
+        runplan.check_resume(state, resume_path, scheduler, lr_plan, reschedule, epochs)
     start_epoch = 0 if state is None else state["epoch"]
     _check_reiterable(train_loader, "train_loader", epochs - start_epoch)
     _check_reiterable(val_loader, "val_loader", epochs - start_epoch)
@@ -890,6 +876,9 @@ def _run(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.O
     if state is not None:
         ckpt.restore(state, resume_path, model=net, optimizer=optimizer, scheduler=scheduler,
                      scaler=scaler, history=history, loss_fn=loss_fn, callbacks=hooks)
+    runplan.apply(scheduler, lr_plan, resumed=state is not None, reschedule=reschedule)
+    if rank == 0:
+        runplan.warn(lr_plan)
 
     writer, own_writer = open_writer(writer) if writer is not None and rank == 0 else (None, False)
     done = 0 if state is None else start_epoch * (n_batches or 0) + state["batch"]
@@ -898,7 +887,7 @@ def _run(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.O
                        dynamic_ncols=True)
     run.live_bar = not bar.disable
     loop = _Loop(model, optimizer, loss_fn, device, scheduler=scheduler,
-                 per_batch=step_scheduler == "batch" and not plateau, clip=clip_kwargs,
+                 per_batch=lr_plan.stepping == "batch", clip=clip_kwargs,
                  amp_dtype=dtype, scaler=scaler, accumulation_steps=accumulation_steps,
                  metrics=metrics, batch_fn=batch_fn, on_nan=on_nan, log_every=log_every,
                  history=history, writer=writer, bar=bar, hooks=hooks)
@@ -930,7 +919,7 @@ def _run(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.O
             position.leave()  # the epoch's end: an interrupt resumes from its checkpoint
             if plateau:
                 scheduler.step(values.get("val_loss", values["train_loss"]))
-            elif scheduler is not None and step_scheduler == "epoch":
+            elif lr_plan.stepping == "epoch":
                 scheduler.step()
             if getattr(scheduler, "reads_metric", False):  # an lrnotes plateau part
                 scheduler.report(values.get("val_loss", values["train_loss"]))
