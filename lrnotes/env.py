@@ -178,5 +178,40 @@ def _plot_defaults() -> None:
         "grid.alpha": 0.3,
         "axes.spines.top": False,
         "axes.spines.right": False,
-        "legend.frameon": False,
+        # a legend that sits on lines or markers stays readable: an opaque background
+        "legend.frameon": True,
+        "legend.framealpha": 0.9,
+        "legend.facecolor": "white",
+        "legend.edgecolor": "0.85",
     })
+    _describe_inline_figures()
+
+
+def _describe_inline_figures() -> None:
+    """In a notebook, inline figures carry their description (``lrnotes.plot.describe``) in
+    the PNG's ``Description`` chunk, where the book reads a figure's alt text."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    import matplotlib.pyplot as plt  # noqa: F401 (activates the inline backend's formatters)
+    from IPython.core.pylabtools import print_figure
+    from matplotlib.figure import Figure
+
+    from lrnotes.plot import describe
+
+    try:
+        from matplotlib_inline.config import InlineBackend
+
+        options = dict(InlineBackend.instance().print_figure_kwargs)
+    except ImportError:
+        options = {"bbox_inches": "tight"}
+
+    def png(fig: Figure) -> str | None:
+        return print_figure(fig, "png", base64=True, **options,
+                            metadata={"Description": describe(fig)})
+
+    shell.display_formatter.formatters["image/png"].for_type(Figure, png)

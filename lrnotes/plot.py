@@ -190,3 +190,39 @@ def plot_lr_find(result: Any, ax: Any = None, suggestions: bool = True) -> Any:
     ax.set_title(title)
     ax.legend()
     return ax
+
+
+# --- alt text -----------------------------------------------------------------
+
+
+def describe(fig: Any) -> str:
+    """What a figure shows, in words, from its titles and axis labels (a figure's alt text).
+
+    ``"<suptitle>. <title>: <y label> against <x label>; <next panel> ..."``, each part only
+    when the figure has it; ``"A figure"`` when it has no text at all. ``lrnotes.setup``
+    writes it into each inline PNG (its ``Description`` chunk); the book's HTML uses it as
+    the image's ``alt``.
+
+    Example::
+
+        fig, ax = plt.subplots(); ax.set(title="Loss", xlabel="epoch", ylabel="loss")
+        describe(fig)   # 'Loss: loss against epoch'
+    """
+    parts = []
+    suptitle = getattr(fig, "_suptitle", None)
+    if suptitle is not None and suptitle.get_text().strip():
+        parts.append(suptitle.get_text().strip())
+    panels = []
+    for ax in fig.get_axes():
+        if not ax.get_visible() or ax.get_label() == "<colorbar>":
+            continue
+        title = " ".join(t.strip() for t in (ax.get_title("left"), ax.get_title(),
+                                             ax.get_title("right")) if t.strip())
+        x, y = ax.get_xlabel().strip(), ax.get_ylabel().strip()
+        axes = f"{y} against {x}" if x and y else (y or x)
+        text = f"{title}: {axes}" if title and axes else (title or axes)
+        if text:
+            panels.append(text)
+    if panels:
+        parts.append("; ".join(panels))
+    return ". ".join(parts) if parts else "A figure"
