@@ -41,10 +41,28 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
-def glue(name: str, value: Any, fmt: str | None = None, display: bool = False) -> Any:
+def words(items: Any, last: str = "and") -> str:
+    """A list as prose: ``[0, 1, 2]`` -> ``"0, 1 and 2"``; strings keep no quotes.
+
+    Example::
+
+        glue("classes", [0, 1, 2, 3, 4], words)   # pastes "0, 1, 2, 3 and 4"
+        words(["features", "classifier"])        # 'features and classifier'
+    """
+    if isinstance(items, (str, bytes)) or not hasattr(items, "__iter__"):
+        raise TypeError(f"items must be a list or another iterable, got {items!r}")
+    shown = [str(item) for item in items]
+    if len(shown) <= 1:
+        return "".join(shown)
+    return f"{', '.join(shown[:-1])} {last} {shown[-1]}"
+
+
+def glue(name: str, value: Any, fmt: str | Callable[[Any], str] | None = None,
+         display: bool = False) -> Any:
     """Record ``value`` under ``name`` for the prose and for the notebook tests.
 
-    The text pasted into the page is ``fmt.format(value)`` (or ``str(value)``); the
+    The text pasted into the page is ``fmt.format(value)``, ``fmt(value)`` when ``fmt`` is a
+    function (such as :func:`words`), or ``str(value)``; the
     exact value travels in the output's metadata, where ``tests/notebooks.py`` reads it.
     Returns ``value``, so a cell can glue and use a number in one line.
 
@@ -55,7 +73,14 @@ def glue(name: str, value: Any, fmt: str | None = None, display: bool = False) -
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string, got {name!r}")
-    text = fmt.format(value) if fmt is not None else str(value)
+    if fmt is None:
+        text = str(value)
+    elif callable(fmt):
+        text = fmt(value)
+        if not isinstance(text, str):
+            raise TypeError(f"fmt({value!r}) must return a str, got {type(text).__name__}")
+    else:
+        text = fmt.format(value)
     json.dumps(_jsonable(value))  # fail here, not in the test, if it cannot be stored
     try:
         from IPython.display import display as ipy_display

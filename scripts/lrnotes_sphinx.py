@@ -8,9 +8,9 @@
   compare unequal (``None`` and ``""`` file names), so each page declared the constants twice
   (a JavaScript error). Keep one copy of each inline script.
 - Exercises: a chapter's answer starts at a paragraph "**Solution.**" and runs to the next
-  "**Exercise N.**" paragraph or the end of its section (the code, its output and the
-  explanation). On the page it sits behind one click, closed: myst-nb's own ``<details>``
-  (the one its ``hide-input`` cells use), labelled "Solution".
+  "**Exercise N.**" or "**Solution.**" paragraph or the end of its section (the code, its
+  output and the explanation). On the page it sits behind one click, closed: myst-nb's own
+  ``<details>`` (the one its ``hide-input`` cells use), "Solution of exercise N".
 - API page: a NamedTuple's fields document themselves as "Alias for field number 0"; the
   class's docstring says what each field is, so skip them.
 - Figures: a figure's alt text says what it shows. myst-nb writes the PNG's file path as the
@@ -89,16 +89,21 @@ class FoldSolutions(SphinxPostTransform):
     def run(self, **kwargs):
         from myst_nb.sphinx_ import HideCodeCellNode
 
+        numbers: dict[int, int] = {}
         for label in list(self.document.findall(nodes.paragraph)):
             if not _is_label(label, "Solution") or label.astext().strip() != "Solution.":
                 continue
             parent = label.parent
+            # the n-th answer of a section answers its n-th exercise (also where the
+            # exercises are a numbered list above both answers)
+            number = numbers[id(parent)] = numbers.get(id(parent), 0) + 1
             start = parent.index(label)
             end = start + 1
-            while end < len(parent) and not _is_label(parent[end], "Exercise") and \
-                    not isinstance(parent[end], nodes.section):
+            while end < len(parent) and not isinstance(parent[end], nodes.section) and not \
+                    any(_is_label(parent[end], word) for word in ("Exercise", "Solution")):
                 end += 1
-            fold = HideCodeCellNode(prompt_show="Solution", prompt_hide="Hide the solution")
+            fold = HideCodeCellNode(prompt_show=f"Solution of exercise {number}",
+                                    prompt_hide=f"Hide the solution of exercise {number}")
             fold["classes"] += ["solution", "above-input"]
             fold.extend(parent[start + 1:end])
             parent[start:end] = [fold]
