@@ -115,7 +115,11 @@ class FoldSolutions(SphinxPostTransform):
 
 def png_description(path: Path) -> str | None:
     """The ``Description`` text chunk (tEXt, zTXt or iTXt) of a PNG file, if it has one."""
-    data = path.read_bytes()
+    return png_description_bytes(path.read_bytes())
+
+
+def png_description_bytes(data: bytes) -> str | None:
+    """``png_description`` of a PNG's bytes."""
     if data[:8] != b"\x89PNG\r\n\x1a\n":
         return None
     at = 8
