@@ -7,11 +7,9 @@ tag, which papermill and Colab ignore."""
 
 from __future__ import annotations
 
-import os
-
 import nbformat
 import pytest
-from notebooks import BOOK, BUILD, chapters, check_fresh, missing_failures
+from notebooks import BOOK, BUILD, chapters, missing_failures
 
 NOTEBOOKS = [*chapters(), BOOK / "guide.ipynb"]
 
@@ -40,12 +38,8 @@ def test_runs_to_its_end_under_nbclient(path):
 
 
 @pytest.fixture(scope="module")
-def executed_book(request):
+def executed_book(built_book):
     """The notebooks as the book build executed them (myst-nb runs nbclient, errors fatal)."""
-    if os.environ.get("LRNOTES_CLAIMS", "build") == "built":
-        check_fresh()
-    else:
-        request.getfixturevalue("built_book")
     return BUILD / "jupyter_execute" / "book"
 
 
