@@ -161,10 +161,11 @@ def expect_error(code: str | Callable[[], Any], exception: type[BaseException],
     A chapter runs a slide's code to show how it fails; a cell that raises would stop
     papermill, nbclient and Colab's "Run all" there. This catches the error instead, prints
     it to stderr (the code's own lines of the traceback, without any file of the machine,
-    then ``Type: message``), and returns it. It raises ``AssertionError`` when the code runs
-    to its end, raises another type, or raises a message that ``match`` (a regular
-    expression, searched as ``re.search`` does) does not find: a slide that stops failing
-    (a new torch release) stops the book build instead of leaving its prose false.
+    wrapped at 76 characters, then ``Type: message``), and returns it. It raises
+    ``AssertionError`` when the code runs to its end, raises another type, or raises a
+    message that ``match`` (a regular expression, searched as ``re.search`` does) misses:
+    a slide that stops failing (a new torch release) stops the book build instead of
+    leaving its prose false.
 
     ``code`` is source text (compiled under the name ``<name>``, run in ``namespace``: by
     default IPython's user namespace, so the names it defines stay defined, as a cell's do;
@@ -231,6 +232,7 @@ def _own_traceback(error: BaseException, filename: str | None, lines: list[str] 
                    name: str) -> str:
     """The frames of ``error``'s traceback in ``filename`` (line and source, no path)."""
     import linecache
+    import textwrap
     import traceback
 
     shown = [f"Traceback (most recent call last; the {name}'s own lines only):"]
@@ -247,7 +249,10 @@ def _own_traceback(error: BaseException, filename: str | None, lines: list[str] 
             source = linecache.getline(frame.filename, frame.lineno)
         shown.append(f"  line {frame.lineno}, in {frame.name}")
         if source.strip():
-            shown.append(f"    {source.strip()}")
+            # long slide lines wrap at spaces, so the error reads in the book's column
+            shown += textwrap.wrap(source.strip(), 76, initial_indent="    ",
+                                   subsequent_indent="        ", break_long_words=False,
+                                   break_on_hyphens=False)
     shown.append(f"{type(error).__name__}: {error}")
     return "\n".join(shown)
 

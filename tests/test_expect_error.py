@@ -103,3 +103,11 @@ def test_the_cell_magic_fails_the_cell_when_the_code_does_not_fail(shell):
     assert isinstance(result.error_in_exec, AssertionError)
     bad = shell.run_cell("%%expect_error AttributeError --mat x\nz = 1\n")
     assert isinstance(bad.error_in_exec, ValueError)
+
+
+def test_a_long_line_of_the_code_wraps_at_spaces(capsys):
+    long = "y = " + " + ".join(["undefined_value"] * 10)
+    expect_error(long, NameError, namespace={})
+    err = capsys.readouterr().err.splitlines()
+    assert all(len(line) <= 76 for line in err[:-1])
+    assert " ".join(line.strip() for line in err[2:-1]) == long
