@@ -97,13 +97,16 @@ def capture(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
             scaler: torch.amp.GradScaler | None, history: Any, *, epoch: int, batch: int = 0,
             batches_per_epoch: int | None = None, sums: Tensor | None = None, count: int = 0,
             rng: list[dict[str, Any]] | None = None,
-            epoch_rng: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+            epoch_rng: list[dict[str, Any]] | None = None,
+            callbacks: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The payload of a checkpoint taken after ``batch`` batches of epoch ``epoch``
     (0-based; ``batch=0`` and ``epoch=e`` is "epochs ``0..e-1`` done").
 
     ``sums`` and ``count`` are the epoch's running sums of loss and metrics; ``rng`` the
     RNG states at this point (one per rank) and ``epoch_rng`` those at the epoch's start,
-    from which the loader's order is re-created on resume.
+    from which the loader's order is re-created on resume. ``callbacks`` is the state of
+    fit's callbacks (:meth:`lrnotes.callbacks.Hooks.state_dict`); a checkpoint without it (an
+    older one) resumes with fresh callbacks.
     """
     return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "optimizer_class": _qualname(optimizer),
@@ -113,14 +116,18 @@ def capture(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
             "history": history.state_dict(), "epoch": epoch, "batch": batch,
             "batches_per_epoch": batches_per_epoch,
             "sums": None if sums is None else sums.detach().cpu(), "count": count,
-            "rng": rng or [], "epoch_rng": epoch_rng or []}
+            "rng": rng or [], "epoch_rng": epoch_rng or [],
+            "callbacks": None if callbacks is None else dict(callbacks)}
 
 
 def restore(state: Mapping[str, Any], *, model: nn.Module, optimizer: torch.optim.Optimizer,
             scheduler: Any = None, scaler: torch.amp.GradScaler | None = None,
-            history: Any = None) -> None:
+            history: Any = None, callbacks: Any = None) -> None:
     """Load a verified checkpoint into the objects (call :func:`verify` first: this one
-    assumes every piece fits)."""
+    assumes every piece fits). ``callbacks`` (fit's :class:`~lrnotes.callbacks.Hooks`) are
+    loaded first: their ``load_state_dict`` checks before it changes anything."""
+    if callbacks is not None:
+        callbacks.load_state_dict(state.get("callbacks"))
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None:
@@ -206,7 +213,7 @@ def verify(state: Mapping[str, Any], path: str | os.PathLike, *, model: nn.Modul
            optimizer: torch.optim.Optimizer, scheduler: Any = None,
            scaler: torch.amp.GradScaler | None = None, history: Any = None,
            generators: Sequence[torch.Generator] = (), batches_per_epoch: int | None = None,
-           epochs: int | None = None) -> None:
+           epochs: int | None = None, callbacks: Any = None) -> None:
     """Raise :class:`CheckpointError` unless ``state`` (from :func:`load`) fits every object
     it will be loaded into; changes nothing.
 
@@ -214,7 +221,9 @@ def verify(state: Mapping[str, Any], path: str | os.PathLike, *, model: nn.Modul
     counts and state shapes; the scheduler's presence, class, keys and number of base lrs;
     a GradScaler on both sides or neither (the same ``amp``); the history's state; the
     number of the loader's generators; a mid-epoch position inside a loader of the same
-    length (``batches_per_epoch``); an epoch not past ``epochs``.
+    length (``batches_per_epoch``); an epoch not past ``epochs``; fit's callbacks
+    (:class:`~lrnotes.callbacks.Hooks`: every saved state has its callback, and that
+    callback's ``check_state_dict`` accepts it).
     """
     _verify_model(state, path, model)
     _verify_optimizer(state, path, optimizer)
@@ -243,6 +252,11 @@ def verify(state: Mapping[str, Any], path: str | os.PathLike, *, model: nn.Modul
                                               "the same batches cannot be resumed")
     if epochs is not None and epoch > epochs:
         raise _mismatch(path, "epochs", f"it is at epoch {epoch}, past epochs={epochs}")
+    if callbacks is not None:
+        try:
+            callbacks.check_state_dict(state.get("callbacks"))
+        except (ValueError, TypeError) as err:
+            raise _mismatch(path, "callbacks", str(err)) from err
 
 
 # --- the file -----------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Reproducible set-up for a chapter or a script: seeds, device and plotting defaults."""
+"""Reproducible set-up for a chapter or a script: seeds, device and (when asked) the book's
+plotting defaults."""
 
 from __future__ import annotations
 
@@ -140,24 +141,30 @@ def seed_everything(seed: int) -> None:
     os.environ["PYTHONHASHSEED"] = str(seed)
 
 
-def setup(seed: int = 0, device: str | torch.device = "auto", plots: bool = True,
+def setup(seed: int = 0, device: str | torch.device = "auto", plots: bool = False,
           verbose: bool = True) -> torch.device:
-    """Seed everything, pick the device, print versions and set plotting defaults.
+    """Seed everything, pick the device, print versions, and with ``plots=True`` set the
+    book's plotting defaults (:func:`lrnotes.plot.use_book_style`, global matplotlib
+    settings; by default matplotlib is left as it is).
 
     The device is cuda when there is one, then Apple's mps, then the cpu, unless
     ``device`` names one. Returns the device, so a chapter starts with::
 
         import lrnotes
-        device = lrnotes.setup(seed=0)
+        device = lrnotes.setup(seed=0)              # plots=True: the book's figure style
         model = model.to(device)
 
     Raises ``ValueError`` for a negative or non-integer ``seed`` and for an unknown
     or unavailable ``device``.
     """
+    if not isinstance(plots, bool):
+        raise TypeError(f"plots must be True or False, got {plots!r}")
     seed_everything(seed)
     dev = pick_device(device)
     if plots:
-        _plot_defaults()
+        from lrnotes.plot import use_book_style
+
+        use_book_style()
     if verbose:
         if dev.type == "cuda":
             name = torch.cuda.get_device_name(dev)
@@ -167,51 +174,3 @@ def setup(seed: int = 0, device: str | torch.device = "auto", plots: bool = True
               f"device {dev} ({name}), seed {seed}")
     return dev
 
-
-def _plot_defaults() -> None:
-    import matplotlib as mpl
-
-    mpl.rcParams.update({
-        "figure.figsize": (7.0, 4.0),
-        "figure.dpi": 100,
-        "axes.grid": True,
-        "grid.alpha": 0.3,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        # a legend that sits on lines or markers stays readable: an opaque background
-        "legend.frameon": True,
-        "legend.framealpha": 0.9,
-        "legend.facecolor": "white",
-        "legend.edgecolor": "0.85",
-    })
-    _describe_inline_figures()
-
-
-def _describe_inline_figures() -> None:
-    """In a notebook, inline figures carry their description (``lrnotes.plot.describe``) in
-    the PNG's ``Description`` chunk, where the book reads a figure's alt text."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return
-    shell = get_ipython()
-    if shell is None or not hasattr(shell, "display_formatter"):
-        return
-    import matplotlib.pyplot as plt  # noqa: F401 (activates the inline backend's formatters)
-    from IPython.core.pylabtools import print_figure
-    from matplotlib.figure import Figure
-
-    from lrnotes.plot import describe
-
-    try:
-        from matplotlib_inline.config import InlineBackend
-
-        options = dict(InlineBackend.instance().print_figure_kwargs)
-    except ImportError:
-        options = {"bbox_inches": "tight"}
-
-    def png(fig: Figure) -> str | None:
-        return print_figure(fig, "png", base64=True, **options,
-                            metadata={"Description": describe(fig)})
-
-    shell.display_formatter.formatters["image/png"].for_type(Figure, png)

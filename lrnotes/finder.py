@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from lrnotes.data import loader_generators
 from lrnotes.env import as_device
+from lrnotes.optim import optimizer_mode
 from lrnotes.progress import progress_bar
 
 MODES = ("exp", "linear")
@@ -350,7 +351,12 @@ def lr_find(
     the model's device, which costs one copy of the model and optimizer state) and put back in
     place after it, on success and on any exception or KeyboardInterrupt. No file is written.
     A :func:`lrnotes.schedules.attach` scheduler does not count the test's updates (its step
-    hook is set aside during the run). Other objects that watch the optimizer (a torch
+    hook is set aside during the run). A schedule-free optimizer (one with ``train()`` and
+    ``eval()``, e.g. ``schedulefree.AdamWScheduleFree``) is put in train mode for the sweep
+    (its updates are taken at the gradient point ``y``) and in eval mode for each
+    ``val_loader`` pass (the averaged weights ``x``); its mode is restored with the rest. Its
+    own internal warmup (``warmup_steps``) scales the swept lr: pass ``warmup_steps=0`` for
+    the test. Other objects that watch the optimizer (a torch
     scheduler's step counter, an EMA of the weights) do see them: create those after ``lr_find``.
 
     Raises ValueError for bad arguments, an empty loader, or a non-finite loss at the first step.
@@ -386,6 +392,7 @@ def lr_find(
     bar = progress_bar(total=num_steps, desc="lr_find", enabled=bool(progress))
     try:
         model.train()
+        optimizer_mode(optimizer, "train")  # schedule-free: step from y (restored after)
         batches = _cycle(loader, "loader")
         beta = 1.0 - smoothing
         average, best = 0.0, math.inf
@@ -419,7 +426,9 @@ def lr_find(
             else:
                 optimizer.step()
             if val_loader is not None:
+                optimizer_mode(optimizer, "eval")  # schedule-free: the averaged weights x
                 step_loss = _validation_loss(model, val_loader, step_fn, device)
+                optimizer_mode(optimizer, "train")
             else:
                 step_loss = torch.stack(micro_losses).mean()
             value = float(step_loss)  # the one host sync per step: needed to stop early

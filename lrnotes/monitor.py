@@ -10,9 +10,10 @@ synchronisation per step.
 
 from __future__ import annotations
 
+import html
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,11 +24,78 @@ from lrnotes.env import optional_import
 
 STEP_TAGS = ("train/loss", "train/grad_norm")
 """TensorBoard tags of the per-step loss and gradient norm; the lr of a group goes to
-``lr/<group name>`` and an epoch value ``k`` of :attr:`History.epochs` to ``epoch/<k>``."""
+``lr/<group name>``, another scheduled value to ``<name>/<group name>`` (``momentum/head``)
+and an epoch value ``k`` of :attr:`History.epochs` to ``epoch/<k>``."""
+
+Target = tuple[str, "int | None"]
 
 
 def _to_float(value: float | Tensor) -> float:
     return float(value.item()) if isinstance(value, Tensor) else float(value)
+
+
+def _label_targets(label: str, groups: Sequence[Mapping[str, Any]]
+                   ) -> tuple[str, list[Target]] | None:
+    """A scheduled label (``"momentum"``, ``"betas[1]"``, ``"weight_decay"``) as a record
+    name and the ``(key, index)`` it drives in each group; None for the lr (always recorded)."""
+    if label == "lr":
+        return None
+    if label == "momentum":  # attach's rule: momentum, else Adam's beta1
+        return label, [("momentum", None) if "momentum" in g else ("betas", 0) for g in groups]
+    if label.startswith("betas[") and label.endswith("]"):
+        index = int(label[6:-1])
+        return f"beta{index + 1}", [("betas", index)] * len(groups)
+    return label, [(label, None)] * len(groups)
+
+
+def scheduled_keys(scheduler: Any, optimizer: Any) -> dict[str, list[Target]]:
+    """The param-group values besides the lr that ``scheduler`` drives: ``{name: [(key,
+    index) per group]}``. lrnotes' :func:`~lrnotes.schedules.attach` schedulers name theirs
+    (``momentum``, ``weight_decay``, ``beta2`` for ``betas[1]``, any key); torch's
+    ``OneCycleLR`` and ``CyclicLR`` with ``cycle_momentum`` drive ``momentum`` (Adam's beta1);
+    ``SequentialLR`` and ``ChainedScheduler`` those of their parts.
+
+    Example::
+
+        sched = attach(opt, {"lr": cosine(100), "weight_decay": linear(1.0, 0.1, 100)})
+        scheduled_keys(sched, opt)        # {'weight_decay': [('weight_decay', None)]}
+    """
+    if scheduler is None or optimizer is None:
+        return {}
+    groups = optimizer.param_groups
+    labels: list[str] = []
+    parts = getattr(scheduler, "_schedulers", None)
+    if isinstance(parts, (list, tuple)):
+        found: dict[str, list[Target]] = {}
+        for part in parts:
+            found.update(scheduled_keys(part, optimizer))
+        return found
+    schedules = getattr(scheduler, "schedules", None)
+    if isinstance(schedules, Mapping):
+        labels = [str(label) for label in schedules]
+    elif getattr(scheduler, "cycle_momentum", False):
+        labels = ["momentum"]
+    found = {}
+    for label in labels:
+        named = _label_targets(label, groups)
+        if named is not None and all(key in g for g, (key, _) in zip(groups, named[1],
+                                                                      strict=True)):
+            found[named[0]] = named[1]
+    return found
+
+
+def read_scheduled(groups: Sequence[Mapping[str, Any]], scheduled: Mapping[str, list[Target]]
+                   ) -> dict[str, list[float | Tensor]]:
+    """The current values of ``scheduled`` (from :func:`scheduled_keys`) in each group; a
+    tensor value is cloned, not read (no host sync)."""
+    values = {}
+    for name, targets in scheduled.items():
+        row = []
+        for group, (key, index) in zip(groups, targets, strict=True):
+            value = group[key] if index is None else group[key][index]
+            row.append(value.clone() if isinstance(value, Tensor) else value)
+        values[name] = row
+    return values
 
 
 class History:
@@ -40,7 +108,10 @@ class History:
       columns named by ``group_names`` (a group's ``"name"`` key, else ``group_<i>``);
     - ``loss``: the training loss of the update (the mean over its accumulated
       micro-batches; under DDP the mean over ranks);
-    - ``grad_norm``: the total 2-norm of the true (unscaled) gradient before clipping.
+    - ``grad_norm``: the total 2-norm of the true (unscaled) gradient before clipping;
+    - ``scheduled``: ``{name: array (n, groups)}`` of every value the scheduler drives, each
+      as update ``t`` used it: ``"lr"`` always, and ``"momentum"``, ``"weight_decay"``,
+      ``"beta2"``, ... when the scheduler drives them (see :func:`scheduled_keys`).
 
     Per epoch, ``epochs`` is a dict of equal-length lists: ``"epoch"`` (1, 2, ...),
     ``"step"`` (updates done at the epoch's end), ``"train_loss"``, ``"val_loss"``,
@@ -53,6 +124,9 @@ class History:
         history = fit(model, loader, optimizer, loss_fn, epochs=3)
         plt.plot(history.step, history.loss); history.plot()
         df = history.to_dataframe()          # pandas, one row per update
+        history.scheduled["momentum"][:, 0]  # the first group's momentum per update
+
+    In a notebook a History shows as a table of its epochs.
     """
 
     def __init__(self) -> None:
@@ -63,17 +137,31 @@ class History:
         self._lr: list[list[float]] = []
         self._loss: list[float] = []
         self._grad_norm: list[float] = []
-        self._pending: list[tuple[int, list[float | Tensor], Tensor, Tensor]] = []
+        self._values: dict[str, list[list[float]]] = {}
+        self._pending: list[tuple[int, list[float | Tensor], Tensor, Tensor,
+                                  Mapping[str, Sequence[float | Tensor]]]] = []
 
     # -- recording (used by the training loop) ---------------------------------------------
 
     def record_step(self, step: int, lrs: Sequence[float | Tensor], loss: Tensor,
-                    grad_norm: Tensor) -> None:
+                    grad_norm: Tensor,
+                    values: Mapping[str, Sequence[float | Tensor]] | None = None) -> None:
         """Append update ``step``'s lrs (one per group), loss and grad norm (0-d tensors,
-        kept on their device until :meth:`flush`)."""
+        kept on their device until :meth:`flush`), and ``values``, other scheduled values
+        ``{name: one per group}`` (e.g. ``{"momentum": [0.9, 0.9]}``). A row with another
+        number of entries than there are groups is a ValueError."""
+        values = dict(values or {})
+        groups = len(self.group_names) if self.group_names else len(lrs)
+        for name, row in {"lrs": lrs, **values}.items():
+            if len(row) != groups:
+                raise ValueError(f"{name}: {len(row)} values for {groups} param groups "
+                                 f"{self.group_names or ''}; give one per group")
+            if name == "lr":
+                raise ValueError("values: 'lr' is recorded from lrs; name the other values")
         if not self.group_names:
             self.group_names = [f"group_{i}" for i in range(len(lrs))]
-        self._pending.append((step, list(lrs), loss.detach(), grad_norm.detach()))
+        self._pending.append((step, list(lrs), loss.detach(), grad_norm.detach(),
+                              {k: list(v) for k, v in values.items()}))
 
     def flush(self, reduce: Callable[[Tensor], Tensor] | None = None) -> int:
         """Move pending per-step values to the host (one synchronisation) and return the
@@ -82,7 +170,7 @@ class History:
         first = len(self._step)
         if not self._pending:
             return first
-        steps, lrs, losses, norms = zip(*self._pending, strict=True)
+        steps, lrs, losses, norms, values = zip(*self._pending, strict=True)
         self._pending = []
         loss = torch.stack([x.float() for x in losses])
         if reduce is not None:
@@ -91,9 +179,21 @@ class History:
         loss_host, norm_host = torch.stack([loss, norm]).cpu().tolist()
         self._step += steps
         self._lr += [[_to_float(v) for v in row] for row in lrs]
+        self._append_values(first, values)
         self._loss += loss_host
         self._grad_norm += norm_host
         return first
+
+    def _append_values(self, first: int, records: Sequence[Mapping[str, Sequence[Any]]]) -> None:
+        """Append each record's scheduled values; a name new now gets NaN rows before, one
+        missing from a record a NaN row, so every column has one row per update."""
+        nan_row = [math.nan] * len(self.group_names)
+        for name in {name for record in records for name in record}:
+            column = self._values.setdefault(name, [])
+            column += [list(nan_row) for _ in range(first - len(column))]
+        for name, column in self._values.items():
+            column += [[_to_float(v) for v in record[name]] if name in record else list(nan_row)
+                       for record in records]
 
     def record_epoch(self, **values: float) -> None:
         """Append one epoch's values; a key seen before but missing now gets NaN, a new key
@@ -150,6 +250,15 @@ class History:
         return np.asarray(self._lr, dtype=np.float64).reshape(len(self._lr), len(self.group_names))
 
     @property
+    def scheduled(self) -> dict[str, np.ndarray]:
+        """``{name: array (n, groups)}``: ``"lr"`` and every other value the scheduler drove
+        (``"momentum"``, ``"weight_decay"``, ``"beta2"``, ...), per update and group."""
+        self.flush()
+        shape = (len(self._step), len(self.group_names))
+        return {"lr": self.lr, **{name: np.asarray(rows, dtype=np.float64).reshape(shape)
+                                  for name, rows in self._values.items()}}
+
+    @property
     def loss(self) -> np.ndarray:
         self.flush()
         return np.asarray(self._loss, dtype=np.float64)
@@ -163,21 +272,47 @@ class History:
         return self.num_steps
 
     def __repr__(self) -> str:
+        last = ""  # the last epoch's validation loss, else its training loss
+        key = next((k for k in ("val_loss", "train_loss") if k in self.epochs), None)
+        if key is not None:
+            last = f", {key}={self.epochs[key][-1]:.4g}"
         return (f"History({self.num_steps} steps, {self.num_epochs} epochs, "
-                f"groups={self.group_names})")
+                f"groups={self.group_names}{last})")
+
+    def _repr_html_(self) -> str:
+        """A notebook's display: a table with one row per epoch (the last ``max_rows``
+        when there are more) and the run's size in its caption."""
+        max_rows = 20
+        keys = [k for k in self.epochs if k != "step"]
+        rows = range(max(0, self.num_epochs - max_rows), self.num_epochs)
+        caption = (f"History: {self.num_steps} updates, {self.num_epochs} epochs, "
+                   f"groups {', '.join(self.group_names) or '-'}"
+                   + (f" (last {max_rows} epochs)" if self.num_epochs > max_rows else ""))
+
+        def cell(key: str, value: float) -> str:
+            if key == "epoch":
+                return str(int(value))
+            return "" if math.isnan(value) else f"{value:.4g}"
+
+        head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+        body = "".join("<tr>" + "".join(f"<td>{cell(k, self.epochs[k][i])}</td>" for k in keys)
+                       + "</tr>" for i in rows)
+        return (f"<table class=\"lrnotes-history\"><caption>{html.escape(caption)}</caption>"
+                f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
     def to_dataframe(self, kind: str = "step") -> Any:
         """A pandas DataFrame: one row per update (``kind="step"``: columns ``step``,
-        ``lr/<group>``, ``loss``, ``grad_norm``) or per epoch (``kind="epoch"``)."""
+        ``lr/<group>``, ``<name>/<group>`` for every other scheduled value, ``loss``,
+        ``grad_norm``) or per epoch (``kind="epoch"``)."""
         if kind not in ("step", "epoch"):
             raise ValueError(f"kind must be 'step' or 'epoch', got {kind!r}")
         pd = optional_import("pandas", "History.to_dataframe()")
         if kind == "epoch":
             return pd.DataFrame(self.epochs)
         columns: dict[str, Any] = {"step": self.step}
-        lr = self.lr
-        for i, name in enumerate(self.group_names):
-            columns[f"lr/{name}"] = lr[:, i]
+        for key, values in self.scheduled.items():
+            for i, name in enumerate(self.group_names):
+                columns[f"{key}/{name}"] = values[:, i]
         columns["loss"] = self.loss
         columns["grad_norm"] = self.grad_norm
         return pd.DataFrame(columns)
@@ -193,12 +328,17 @@ class History:
     def to_tensorboard(self, writer: Any, steps_from: int = 0, epochs_from: int = 0) -> None:
         """Write the records from index ``steps_from`` (per step) and ``epochs_from`` (per
         epoch) to a ``SummaryWriter``, with global step = the update index ``t``. Tags:
-        ``lr/<group>``, ``train/loss``, ``train/grad_norm``, ``epoch/<key>``."""
+        ``lr/<group>``, ``<name>/<group>`` (momentum, weight_decay, ...), ``train/loss``,
+        ``train/grad_norm``, ``epoch/<key>``."""
         self.flush()
         for i in range(steps_from, len(self._step)):
             t = self._step[i]
             for name, value in zip(self.group_names, self._lr[i], strict=True):
                 writer.add_scalar(f"lr/{name}", value, t)
+            for key, rows in self._values.items():
+                for name, value in zip(self.group_names, rows[i], strict=True):
+                    if not math.isnan(value):
+                        writer.add_scalar(f"{key}/{name}", value, t)
             writer.add_scalar(STEP_TAGS[0], self._loss[i], t)
             writer.add_scalar(STEP_TAGS[1], self._grad_norm[i], t)
         steps = self.epochs.get("step", [])
@@ -217,12 +357,14 @@ class History:
         return {"group_names": list(self.group_names), "step": list(self._step),
                 "lr": [list(row) for row in self._lr], "loss": list(self._loss),
                 "grad_norm": list(self._grad_norm), "skipped": list(self.skipped),
-                "epochs": {k: list(v) for k, v in self.epochs.items()}}
+                "epochs": {k: list(v) for k, v in self.epochs.items()},
+                "values": {k: [list(row) for row in v] for k, v in self._values.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Replace this history's contents with ``state`` (from :meth:`state_dict`). The
         state is checked first (keys, equal lengths); a bad one raises ``ValueError`` naming
-        ``state`` and leaves this history unchanged."""
+        ``state`` and leaves this history unchanged. A state without ``"values"`` (written
+        before other scheduled values were recorded) loads with none."""
         _check_state(state)
         self.group_names = list(state["group_names"])
         self._step = list(state["step"])
@@ -231,6 +373,7 @@ class History:
         self._grad_norm = list(state["grad_norm"])
         self.skipped = list(state["skipped"])
         self.epochs = {k: list(v) for k, v in state["epochs"].items()}
+        self._values = {k: [list(row) for row in v] for k, v in state.get("values", {}).items()}
         self._pending = []
 
     def __getstate__(self) -> dict[str, Any]:
@@ -263,6 +406,12 @@ def _check_state(state: Any) -> None:
     groups = len(state["group_names"])
     if any(len(row) != groups for row in state["lr"]):
         raise ValueError(f"state: every 'lr' row must have one entry per group ({groups})")
+    values = state.get("values", {})
+    if not isinstance(values, dict) or any(
+            not isinstance(rows, (list, tuple)) or len(rows) != n
+            or any(len(row) != groups for row in rows) for rows in values.values()):
+        raise ValueError(f"state: 'values' must map names to {n} rows of {groups} values "
+                         "(one row per update, one value per group)")
     columns = {len(v) for v in state["epochs"].values()}
     if len(columns) > 1:
         raise ValueError(f"state: the 'epochs' columns differ in length {sorted(columns)}")

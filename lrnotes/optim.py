@@ -515,3 +515,25 @@ def layerwise_lrs(
                 raise ValueError(f"layers: {selector!r} is listed twice")
             lrs[selector] = base_lr * decay**depth
     return lrs
+
+
+def optimizer_mode(optimizer: torch.optim.Optimizer, mode: str) -> None:
+    """Put a schedule-free optimizer in ``mode`` (``"train"`` or ``"eval"``); do nothing for
+    optimizers without ``train()``/``eval()`` methods (every torch optimizer, LARS).
+
+    Schedule-free optimizers (``schedulefree.AdamWScheduleFree`` and its kin; Defazio et al.,
+    2024) keep two points: the parameters hold ``y``, where gradients are taken, in train
+    mode, and the average ``x``, the point to evaluate and keep, in eval mode. ``lrnotes.fit``,
+    :func:`lrnotes.train.train_one_epoch` and :func:`lrnotes.finder.lr_find` call this around every
+    training and validation pass.
+
+    Example::
+
+        optimizer_mode(opt, "eval")      # the model now holds the weights to evaluate
+        scores = lrnotes.evaluate(model, val_loader, loss_fn)
+    """
+    if mode not in ("train", "eval"):
+        raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
+    switch = getattr(optimizer, mode, None)
+    if callable(switch):
+        switch()

@@ -1,4 +1,7 @@
-"""Plots of schedules, training histories and LR range tests (matplotlib; each returns the Axes)."""
+"""Plots of schedules, training histories and LR range tests (matplotlib; each returns the Axes).
+
+None of them changes matplotlib's global settings; :func:`use_book_style` does, when asked.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +32,8 @@ def plot_schedule(
     """Draw one schedule, or a ``{label: schedule}`` dict of them, over updates ``t = 0..steps-1``.
 
     The y axis is the multiplier of the base lr, or the lr itself when ``base_lr`` is given
-    (``lr = base_lr * schedule(t)``); ``log=True`` puts it on a log scale.
+    (``lr = base_lr * schedule(t)``); ``log=True`` puts it on a log scale. A single schedule is
+    named by its kind in the title (``"Learning-rate schedule: cosine"``), without a legend.
 
     Example::
 
@@ -45,9 +49,7 @@ def plot_schedule(
         raise TypeError(f"base_lr must be a number > 0 or None, got {base_lr!r}")
     if base_lr is not None and not base_lr > 0:
         raise ValueError(f"base_lr must be > 0 or None, got {base_lr!r}")
-    text = repr(schedules)
-    named = schedules if isinstance(schedules, dict) else {
-        text if len(text) <= 60 else text[:57] + "...": schedules}
+    named = schedules if isinstance(schedules, dict) else {type(schedules).__name__: schedules}
     from lrnotes.schedules import Schedule
 
     if not isinstance(log, bool):
@@ -65,21 +67,32 @@ def plot_schedule(
         ax.set_yscale("log")
     ax.set_xlabel("update t (optimizer steps)")
     ax.set_ylabel("multiplier of base lr" if base_lr is None else "learning rate")
-    ax.set_title("Learning-rate schedule" + ("s" if len(named) > 1 else ""))
-    ax.legend()
+    if isinstance(schedules, dict):
+        ax.set_title("Learning-rate schedule" + ("s" if len(named) > 1 else ""))
+        ax.legend()
+    else:
+        ax.set_title(f"Learning-rate schedule: {type(schedules).__name__}")
     return ax
 
 
 # --- training history ------------------------------------------------------
 
 
-def plot_history(history: Any, ax: Any = None, lr: bool = True, log_lr: bool = True) -> Any:
+_DASHES = ("--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 2)))
+
+
+def plot_history(history: Any, ax: Any = None, lr: bool = True, log_lr: bool = True,
+                 show: str = "lr") -> Any:
     """Plot a :class:`lrnotes.monitor.History`: loss against the update index ``t``; return
     the Axes.
 
     The per-update training loss is drawn faintly, each epoch's mean train and validation
-    loss as markers at the update where the epoch ended, and with ``lr`` the lr of every
-    param group on a twin right-hand axis (log scale with ``log_lr``).
+    loss as markers at the update where the epoch ended, and with ``lr`` a scheduled value
+    of every param group on a twin right-hand axis: ``show="lr"`` (log scale with
+    ``log_lr``), or any other name in ``history.scheduled`` (``"momentum"``,
+    ``"weight_decay"``, ...). Groups get distinct dash patterns; groups whose curves are
+    equal share one line, labelled with all their names. The legend sits below the axes,
+    off the data.
 
     Example::
 
@@ -88,6 +101,8 @@ def plot_history(history: Any, ax: Any = None, lr: bool = True, log_lr: bool = T
         >>> ax.get_xlabel()
         'optimizer update t'
     """
+    import numpy as np
+
     ax = _axes(ax)
     lines = ax.plot(history.step, history.loss, color="C0", alpha=0.35, linewidth=1,
                     label="train loss (per update)")
@@ -99,18 +114,94 @@ def plot_history(history: Any, ax: Any = None, lr: bool = True, log_lr: bool = T
     ax.set_xlabel("optimizer update t")
     ax.set_ylabel("loss")
     ax.set_title("Training history")
+    scheduled = history.scheduled if lr else {}
+    if lr and show not in scheduled:
+        raise ValueError(f"show must be one of the scheduled values {sorted(scheduled)}, "
+                         f"got {show!r}")
     if lr and len(history.step):
         twin = ax.twinx()
-        values = history.lr
-        for i, name in enumerate(history.group_names):
-            lines += twin.plot(history.step, values[:, i], color=f"C{2 + i}", linestyle="--",
-                               linewidth=1.2, label=f"lr ({name})")
-        if log_lr and (values > 0).all():
+        values = scheduled[show]
+        shared: list[list[int]] = []  # groups with equal curves, drawn once
+        for i in range(values.shape[1]):
+            same = next((g for g in shared if np.array_equal(values[:, g[0]], values[:, i],
+                                                              equal_nan=True)), None)
+            if same is None:
+                shared.append([i])
+            else:
+                same.append(i)
+        for k, members in enumerate(shared):
+            names = " = ".join(history.group_names[i] for i in members)
+            lines += twin.plot(history.step, values[:, members[0]], color=f"C{2 + k}",
+                               linestyle=_DASHES[k % len(_DASHES)], linewidth=1.2,
+                               label=f"{show} ({names})")
+        if show == "lr" and log_lr and (values > 0).all():
             twin.set_yscale("log")
-        twin.set_ylabel("learning rate")
+        twin.set_ylabel("learning rate" if show == "lr" else show.replace("_", " "))
         twin.grid(False)
-    ax.legend(lines, [line.get_label() for line in lines], loc="upper right")
+    ax.legend(lines, [line.get_label() for line in lines], loc="upper center",
+              bbox_to_anchor=(0.5, -0.16), ncol=min(3, len(lines)), fontsize="small",
+              frameon=False)
     return ax
+
+
+def use_book_style() -> None:
+    """Set the book's matplotlib defaults (7x4 in figures, a light grid, no top and right
+    spines, legends on an opaque background) in ``matplotlib.rcParams``, for the whole
+    session. In a notebook, inline figures then carry :func:`describe` in their PNG's
+    ``Description`` chunk, which the book uses as the figure's alt text.
+
+    :func:`lrnotes.setup` calls it only with ``plots=True``; nothing else in lrnotes changes
+    matplotlib's global settings. Undo with ``matplotlib.rcdefaults()``.
+
+    Example::
+
+        import lrnotes.plot
+        lrnotes.plot.use_book_style()
+    """
+    import matplotlib as mpl
+
+    mpl.rcParams.update({
+        "figure.figsize": (7.0, 4.0),
+        "figure.dpi": 100,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        # a legend that sits on lines or markers stays readable: an opaque background
+        "legend.frameon": True,
+        "legend.framealpha": 0.9,
+        "legend.facecolor": "white",
+        "legend.edgecolor": "0.85",
+    })
+    _describe_inline_figures()
+
+
+def _describe_inline_figures() -> None:
+    """In a notebook, inline figures carry :func:`describe` in the PNG's ``Description``
+    chunk, where the book reads a figure's alt text (scripts/lrnotes_sphinx.py)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    import matplotlib.pyplot as plt  # noqa: F401 (activates the inline backend's formatters)
+    from IPython.core.pylabtools import print_figure
+    from matplotlib.figure import Figure
+
+    try:
+        from matplotlib_inline.config import InlineBackend
+
+        options = dict(InlineBackend.instance().print_figure_kwargs)
+    except ImportError:
+        options = {"bbox_inches": "tight"}
+
+    def png(fig: Figure) -> str | None:
+        return print_figure(fig, "png", base64=True, **options,
+                            metadata={"Description": describe(fig)})
+
+    shell.display_formatter.formatters["image/png"].for_type(Figure, png)
 
 
 # --- LR range test ---------------------------------------------------------

@@ -749,7 +749,10 @@ class one_cycle_momentum(Schedule):
 
     def __post_init__(self) -> None:
         if not isinstance(self.cycle, one_cycle):
-            raise ValueError(f"cycle must be a one_cycle schedule, got {self.cycle!r}")
+            steps = self.cycle if isinstance(self.cycle, numbers.Integral) \
+                and not isinstance(self.cycle, bool) else "total_steps"
+            hint = f"; for a one-cycle of {steps} updates write one_cycle({steps}).momentum()"
+            raise ValueError(f"cycle must be a one_cycle schedule, got {self.cycle!r}{hint}")
         _set(self, high=_float("high", self.high), low=_float("low", self.low))
 
     def _eval(self, t: np.ndarray) -> np.ndarray:

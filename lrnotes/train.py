@@ -8,7 +8,9 @@ Per optimizer update ``t`` the loop does, in this order::
     clip_gradients(params, ..., scaler, optimizer) # unscale, then clip true gradients
     scaler.step(optimizer); scaler.update()        # or optimizer.step()
     optimizer.zero_grad(); scheduler.step()        # per update, or per epoch
-    history.record_step(t, lrs, loss, grad_norm)   # tensors: no host sync
+    history.record_step(t, lrs, loss, grad_norm,   # tensors: no host sync; and every
+                        values)                    # other scheduled value (momentum, ...)
+    callback.on_update(state)                      # fit's callbacks
 
 The lr recorded for update ``t`` is the one that update used, so a schedule's value at
 ``t`` and ``history.lr[t]`` agree (the book's step convention).
@@ -29,10 +31,12 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, RandomSampler
 
 from lrnotes import checkpoint as ckpt
+from lrnotes.callbacks import Hooks, RunState, check_callbacks, format_values
 from lrnotes.checkpoint import Position
 from lrnotes.clip import clip_gradients
 from lrnotes.data import loader_generators
-from lrnotes.monitor import History, open_writer
+from lrnotes.monitor import History, open_writer, read_scheduled, scheduled_keys
+from lrnotes.optim import optimizer_mode
 from lrnotes.progress import progress_bar
 
 AMP_MODES = (None, False, True, "bf16", "fp16")
@@ -235,7 +239,9 @@ def evaluate(model: nn.Module, loader: Iterable[Any], loss_fn: Callable[[Any, An
 
     Each batch's (mean-reduced) loss and metrics are weighted by its size ``n_b``:
     :math:`\bar L = \sum_b n_b L_b / \sum_b n_b`; under DDP the sums run over all ranks.
-    One host synchronisation at the end. The model's train/eval mode is restored.
+    One host synchronisation at the end. The model's train/eval mode is restored. With a
+    schedule-free optimizer, call ``optimizer.eval()`` first (:func:`fit` and
+    :func:`train_one_epoch` leave it in eval mode).
 
     Example::
 
@@ -300,18 +306,21 @@ class _Loop:
                  amp_dtype: torch.dtype | None, scaler: torch.amp.GradScaler | None,
                  accumulation_steps: int, metrics: dict[str, Metric],
                  batch_fn: Callable[[Any], tuple[Any, Any]] | None, on_nan: str, log_every: int,
-                 history: History, writer: Any = None, bar: Any = None) -> None:
+                 history: History, writer: Any = None, bar: Any = None,
+                 hooks: Hooks | None = None) -> None:
         self.model, self.optimizer, self.loss_fn, self.device = model, optimizer, loss_fn, device
         self.scheduler, self.per_batch, self.clip = scheduler, per_batch, clip
         self.amp_dtype, self.scaler = amp_dtype, scaler
         self.accumulation_steps, self.metrics, self.batch_fn = accumulation_steps, metrics, batch_fn
         self.on_nan, self.log_every, self.history = on_nan, log_every, history
-        self.writer, self.bar = writer, bar
+        self.writer, self.bar, self.hooks = writer, bar, hooks
+        self.scheduled = scheduled_keys(scheduler, optimizer)
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.ddp = isinstance(model, nn.parallel.DistributedDataParallel)
         self.world = _rank_world()[1]
         self.epoch = 0
         self.unflushed = 0
+        self.last_epoch: dict[str, str] = {}  # the bar shows the last epoch's values too
 
     def train_epoch(self, batches: Iterator[Any], n_batches: int | None, *,
                     position: Position | None = None, start_batch: int = 0,
@@ -324,6 +333,8 @@ class _Loop:
         group_loss: Tensor | None = None
         in_group = 0
         for i, batch in enumerate(batches, start=start_batch):
+            if i == start_batch:  # not before: a resumed epoch with no batches left keeps its mode
+                optimizer_mode(self.optimizer, "train")
             last = (i + 1) % accum == 0 or (n_batches is not None and i + 1 == n_batches)
             # the mean over the k micro-batches of this update (k < accum for a short tail)
             k = accum if n_batches is None else min(accum, n_batches - (i // accum) * accum)
@@ -344,9 +355,11 @@ class _Loop:
             if last:
                 if position is not None:
                     position.leave()  # an interrupt inside an update cannot be resumed
-                self.update(group_loss / in_group)
+                stepped = self.update(group_loss / in_group)
                 if position is not None:
                     position.advance(i + 1, sums, count)
+                if stepped and self.hooks is not None:
+                    self.hooks.update()
                 group_loss, in_group = None, 0
             if self.bar is not None:
                 self.bar.update(1)
@@ -355,19 +368,22 @@ class _Loop:
                 position.leave()
             torch._foreach_mul_([p.grad for p in self.params if p.grad is not None],
                                 accum / in_group)
-            self.update(group_loss / in_group)
+            if self.update(group_loss / in_group) and self.hooks is not None:
+                self.hooks.update()
         return sums, count
 
-    def update(self, loss: Tensor) -> None:
+    def update(self, loss: Tensor) -> bool:
         """One optimizer update from the accumulated gradients: unscale and clip, step the
-        optimizer, zero the gradients, step a per-batch scheduler, record update ``t``."""
+        optimizer, zero the gradients, step a per-batch scheduler, record update ``t``.
+        False when ``on_nan="skip"`` skipped it."""
         t = self.history.num_steps
         stats = clip_gradients(self.params, **self.clip, scaler=self.scaler,
                                optimizer=self.optimizer)
         lrs = [g["lr"].clone() if isinstance(g["lr"], Tensor) else g["lr"]
                for g in self.optimizer.param_groups]  # the lrs update t uses
+        values = read_scheduled(self.optimizer.param_groups, self.scheduled)
         if self.on_nan == "skip" and self._skip(loss, stats.finite, t):
-            return
+            return False
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -376,10 +392,11 @@ class _Loop:
         self.optimizer.zero_grad(set_to_none=True)
         if self.scheduler is not None and self.per_batch:
             self.scheduler.step()
-        self.history.record_step(t, lrs, loss, stats.norm_before)
+        self.history.record_step(t, lrs, loss, stats.norm_before, values)
         self.unflushed += 1
         if self.unflushed >= self.log_every:
             self.flush()
+        return True
 
     def _skip(self, loss: Tensor, grads_finite: Tensor, t: int) -> bool:
         """on_nan="skip": drop update ``t`` if its loss (or, without a GradScaler, its
@@ -410,8 +427,8 @@ class _Loop:
                                         epochs_from=len(self.history.epochs.get("epoch", [])))
         latest = self.history.latest()
         if self.bar is not None and not self.bar.disable and latest:
-            self.bar.set_postfix(loss=f"{latest['loss']:.4g}", lr=f"{latest['lr']:.3g}",
-                                 refresh=False)
+            self.bar.set_postfix({"loss": f"{latest['loss']:.4g}", "lr": f"{latest['lr']:.3g}",
+                                  **self.last_epoch}, refresh=False)
 
 
 def _check_common(accumulation_steps: int, step_scheduler: str, on_nan: str, log_every: int,
@@ -442,6 +459,14 @@ def _group_names(optimizer: torch.optim.Optimizer) -> list[str]:
     return [str(g.get("name", f"group_{i}")) for i, g in enumerate(optimizer.param_groups)]
 
 
+def _epoch_keys(metrics: Mapping[str, Metric], val_loader: Any,
+                group_names: list[str]) -> tuple[str, ...]:
+    """The keys of an epoch's values, which callbacks may monitor."""
+    parts = ["train", "val"] if val_loader is not None else ["train"]
+    return (*(f"{part}_{name}" for part in parts for name in ("loss", *metrics)),
+            *(f"lr/{name}" for name in group_names))
+
+
 def train_one_epoch(model: nn.Module, loader: Iterable[Any], optimizer: torch.optim.Optimizer,
                     loss_fn: Callable[[Any, Any], Tensor], *, scheduler: Any = None,
                     clip: float | Mapping[str, Any] | None = None,
@@ -455,7 +480,9 @@ def train_one_epoch(model: nn.Module, loader: Iterable[Any], optimizer: torch.op
     The same update as :func:`fit` (see the module docstring): ``scheduler`` is stepped
     after every optimizer update (step per-epoch schedulers yourself, after this call);
     ``amp="fp16"`` makes a ``GradScaler`` unless you pass ``scaler`` (pass one to keep
-    its scale across epochs). Steps are appended to ``history`` when given.
+    its scale across epochs). Steps are appended to ``history`` when given. A schedule-free
+    optimizer (one with ``train()``/``eval()``) is put in train mode for the updates and
+    left in eval mode, so :func:`evaluate` after this call sees the averaged weights.
 
     Example::
 
@@ -480,8 +507,11 @@ def train_one_epoch(model: nn.Module, loader: Iterable[Any], optimizer: torch.op
                  clip=_clip_kwargs(clip), amp_dtype=dtype, scaler=scaler,
                  accumulation_steps=accumulation_steps, metrics=metrics, batch_fn=batch_fn,
                  on_nan=on_nan, log_every=log_every, history=history)
-    sums, count = loop.train_epoch(iter(loader), n_batches)
-    loop.flush()
+    try:
+        sums, count = loop.train_epoch(iter(loader), n_batches)
+        loop.flush()
+    finally:
+        optimizer_mode(optimizer, "eval")
     if sums is None:
         raise ValueError("loader yielded no batches; it must yield at least one")
     return _epoch_values(sums, count, metrics)
@@ -496,7 +526,8 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
         checkpoint: str | os.PathLike | None = None, resume: bool | str | os.PathLike = False,
         overwrite: bool = False, writer: Any = None, progress: bool = True, log_every: int = 50,
         on_nan: str = "raise", history: History | None = None,
-        batch_fn: Callable[[Any], tuple[Any, Any]] | None = None) -> History:
+        batch_fn: Callable[[Any], tuple[Any, Any]] | None = None,
+        callbacks: list[Any] | None = None) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`~lrnotes.monitor.History`.
 
     The loop (one update is the module docstring's: forward, backward, clip, optimizer
@@ -508,7 +539,9 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
                 update t                              # then one update
             evaluate(model, val_loader)               # the epoch's train and val values
             scheduler.step()                          # per epoch, or ReduceLROnPlateau
-            history.record_epoch(...); save checkpoint
+            history.record_epoch(...)
+            stop = any(cb.on_epoch_end(state) for cb in callbacks)
+            save checkpoint; if stop: break
 
     Update ``t`` steps with :math:`g_t = \\mathrm{clip}(\\frac{1}{k}\\sum_{j<k} \\nabla L_j)`,
     the mean gradient of ``k = accumulation_steps`` micro-batches (a short last group of
@@ -554,7 +587,10 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
         writer: a TensorBoard ``SummaryWriter`` or a log directory: gets ``lr/<group>``,
             ``train/loss``, ``train/grad_norm`` per update and ``epoch/<key>`` per epoch.
         progress: a progress bar (:func:`lrnotes.progress.progress_bar`: off with
-            ``TQDM_DISABLE=1`` and in notebooks executed headless).
+            ``TQDM_DISABLE=1`` and in notebooks executed headless) whose postfix shows the
+            last epoch's values. Without a drawn bar (``progress=False``, a script's log, a
+            notebook run by papermill) a line per epoch with every value is printed instead
+            (:class:`~lrnotes.callbacks.PrintEpochs`).
         log_every: updates between flushes of the recorded values to the host (the
             only host syncs of the loop), TensorBoard writes and NaN checks.
         on_nan: ``"raise"``: a non-finite loss raises ``FloatingPointError`` naming its
@@ -563,6 +599,13 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
             a GradScaler, gradient) is not finite is skipped and listed in
             ``history.skipped``; this costs one host sync per update.
         history: a History to append to (kept even if ``fit`` raises); default a new one.
+        callbacks: a list of :class:`~lrnotes.callbacks.Callback` objects called at the run's
+            start and end, after each update and at each epoch's end (which may stop the
+            run): e.g. :class:`~lrnotes.callbacks.EarlyStopping`,
+            :class:`~lrnotes.callbacks.KeepBest`. Their state is in the checkpoints, so a
+            resumed run stops and keeps the same epochs as an uninterrupted one. A
+            :class:`~lrnotes.callbacks.PrintEpochs` is added unless one is given
+            (``PrintEpochs(every=0)`` silences this run).
 
     Exact resume: restarting from a mid-epoch checkpoint restores the RNG states of the
     epoch's start, re-creates the loader's iterator, skips (loads and discards) the
@@ -575,6 +618,14 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
     checkpoint is written (the last epoch's one stays).
 
     KeyboardInterrupt and FloatingPointError carry the history as ``err.history``.
+
+    Schedule-free optimizers (``schedulefree.AdamWScheduleFree`` and every optimizer with
+    ``train()`` and ``eval()`` methods; see :func:`optimizer_mode`): ``fit`` puts the
+    optimizer in train mode before an epoch's first update and in eval mode at the epoch's
+    end, so validation, the epoch's checkpoint and the returned model use the averaged
+    weights ``x``, never the gradient point ``y``. A checkpoint written on an interrupt
+    mid-epoch holds the train-mode weights and the mode, so resume is exact either way.
+    Their internal warmup is theirs: ``history.lr`` records ``param_groups[i]["lr"]``.
 
     Distributed: with a ``torch.distributed`` process group of world size > 1 (e.g. under
     ``torchrun``) the model is wrapped in ``DistributedDataParallel`` unless it is one,
@@ -595,6 +646,7 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
         raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
     _check_common(accumulation_steps, step_scheduler, on_nan, log_every, scheduler, optimizer)
     metrics = _check_metrics(metrics)
+    callbacks = check_callbacks(callbacks)
     clip_kwargs = _clip_kwargs(clip)
     resume_path = _resume_path(resume, checkpoint, overwrite)
     if checkpoint is not None:
@@ -620,19 +672,25 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
     plateau = isinstance(scheduler, ReduceLROnPlateau)
     generators = loader_generators(train_loader)
 
+    run = RunState(net, optimizer, scheduler, history, epochs, rank=rank,
+                   epoch_keys=_epoch_keys(metrics, val_loader, history.group_names))
+    hooks = Hooks(callbacks, run)
+
     # resume: read and check the checkpoint against everything before loading any of it
     state = None
     if resume_path is not None:
         state = ckpt.load(resume_path, map_location="cpu")
         ckpt.verify(state, resume_path, model=net, optimizer=optimizer, scheduler=scheduler,
                     scaler=scaler, history=history, generators=generators,
-                    batches_per_epoch=n_batches, epochs=epochs)
+                    batches_per_epoch=n_batches, epochs=epochs, callbacks=hooks)
     start_epoch = 0 if state is None else state["epoch"]
     _check_reiterable(train_loader, "train_loader", epochs - start_epoch)
     _check_reiterable(val_loader, "val_loader", epochs - start_epoch)
+    run.epoch = start_epoch
+    hooks.fit_start()
     if state is not None:
         ckpt.restore(state, model=net, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
-                     history=history)
+                     history=history, callbacks=hooks)
 
     position = ckpt.Position(generators, track=checkpoint is not None and world == 1,
                              batches_per_epoch=n_batches)
@@ -641,14 +699,17 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
     bar = progress_bar(total=None if n_batches is None else epochs * n_batches,
                        enabled=progress and rank == 0, initial=done, unit="batch",
                        dynamic_ncols=True)
+    run.live_bar = not bar.disable
     loop = _Loop(model, optimizer, loss_fn, device, scheduler=scheduler,
                  per_batch=step_scheduler == "batch" and not plateau, clip=clip_kwargs,
                  amp_dtype=dtype, scaler=scaler, accumulation_steps=accumulation_steps,
                  metrics=metrics, batch_fn=batch_fn, on_nan=on_nan, log_every=log_every,
-                 history=history, writer=writer, bar=bar)
+                 history=history, writer=writer, bar=bar, hooks=hooks)
     optimizer.zero_grad(set_to_none=True)
     try:
         for epoch in range(start_epoch, epochs):
+            if hooks.stopped:  # a callback stopped the run (also before a resume)
+                break
             loop.epoch = epoch
             started = time.perf_counter()
             bar.set_description(f"epoch {epoch + 1}/{epochs}")
@@ -658,6 +719,7 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
             sums, count = loop.train_epoch(batches, n_batches, position=position,
                                            start_batch=start_batch, sums=sums, count=count)
             loop.flush()
+            optimizer_mode(optimizer, "eval")  # validate and save the weights a user keeps
             if sums is None:
                 raise ValueError("train_loader yielded no batches; it must yield at least one")
             values = {f"train_{k}": v for k, v in _epoch_values(sums, count, metrics).items()}
@@ -676,20 +738,23 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
             history.record_epoch(epoch=len(history.epochs.get("epoch", [])) + 1,
                                  step=history.num_steps, **values,
                                  seconds=time.perf_counter() - started)
-            _log_epoch(writer, bar, history, values)
+            _log_epoch(writer, loop, history, values)
+            hooks.epoch_end(epoch, {**values, "seconds": history.epochs["seconds"][-1]})
             if checkpoint is not None:
                 _save_epoch(checkpoint, net, optimizer, scheduler, scaler, history, epoch + 1,
-                            n_batches, generators)
+                            n_batches, generators, hooks)
+        hooks.fit_end()
     except KeyboardInterrupt as err:
         err.history = history
         if checkpoint is not None and position.resumable:
             ckpt.save(ckpt.capture(net, optimizer, scheduler, scaler, history,
-                                   **position.where()), checkpoint)
+                                   callbacks=hooks.state_dict(), **position.where()), checkpoint)
         raise
     except FloatingPointError as err:
         err.history = history
         raise
     finally:
+        optimizer_mode(optimizer, "eval")
         bar.close()
         if own_writer:
             writer.close()
@@ -739,18 +804,19 @@ def _distribute(model: nn.Module, train_loader: Iterable[Any], val_loader: Itera
     return model, net, train_loader, val_loader
 
 
-def _log_epoch(writer: Any, bar: Any, history: History, values: Mapping[str, float]) -> None:
-    """The epoch's values to TensorBoard and the progress bar."""
+def _log_epoch(writer: Any, loop: _Loop, history: History, values: Mapping[str, float]) -> None:
+    """The epoch's values to TensorBoard and the progress bar (whose postfix keeps them)."""
     if writer is not None:
         history.to_tensorboard(writer, steps_from=history.num_steps,
                                epochs_from=len(history.epochs["epoch"]) - 1)
         writer.flush()
-    bar.set_postfix({k: f"{v:.4g}" for k, v in values.items() if k in ("train_loss", "val_loss")})
+    loop.last_epoch = format_values(values)
+    loop.bar.set_postfix(loop.last_epoch)
 
 
 def _save_epoch(path: str, net: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
                 scaler: torch.amp.GradScaler | None, history: History, epochs_done: int,
-                n_batches: int | None, generators: list[torch.Generator]) -> None:
+                n_batches: int | None, generators: list[torch.Generator], hooks: Hooks) -> None:
     """The checkpoint after ``epochs_done`` epochs, with every rank's RNG states; written by
     rank 0."""
     rank, world = _rank_world()
@@ -760,4 +826,5 @@ def _save_epoch(path: str, net: nn.Module, optimizer: torch.optim.Optimizer, sch
         dist.all_gather_object(rngs, rng)
     if rank == 0:
         ckpt.save(ckpt.capture(net, optimizer, scheduler, scaler, history, epoch=epochs_done,
-                               batches_per_epoch=n_batches, rng=rngs, epoch_rng=rngs), path)
+                               batches_per_epoch=n_batches, rng=rngs, epoch_rng=rngs,
+                               callbacks=hooks.state_dict()), path)

@@ -57,3 +57,13 @@ def test_solution_1_a_small_weight_decay_leaves_the_gap(c):
 def test_solution_2_clipping_saves_the_high_rate_run(c):
     below(c["ex2_final_worst"], c["chance_loss"], "clip 1.0: worst final train loss / ln 10")
     above(c["ex2_final_best"], c["good_final"], "clip 1.0 best final / good rate's worst final")
+
+
+def test_early_stopping_ends_the_run_and_keep_best_returns_the_best_epoch(c):
+    holds(c["es_stopped_epoch"] == c["es_best_epoch"] + c["patience"],
+          "the run stops PATIENCE epochs after its best")
+    holds(c["es_epochs"] == c["es_stopped_epoch"], "no epoch is trained after the stop")
+    below(c["es_stopped_epoch"], c["last_epoch"], "stopped epoch / the full run's epochs")
+    close(c["es_kept_val"], c["es_best_val"], "the returned model's val loss is the best epoch's",
+          rel=1e-6)
+    above(c["es_last_val"], c["es_kept_val"], "last epoch's / kept model's val loss")

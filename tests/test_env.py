@@ -187,11 +187,12 @@ def test_inline_figures_carry_their_description(monkeypatch):
     matplotlib.use("Agg")
     shell = InteractiveShell.instance()
     monkeypatch.setattr("IPython.get_ipython", lambda: shell)
-    lrnotes.setup(seed=0, verbose=False)
-    fig, ax = plt.subplots()
-    ax.set(title="Loss per epoch", xlabel="epoch", ylabel="loss")
-    png = shell.display_formatter.formatters["image/png"](fig)
-    plt.close(fig)
+    with matplotlib.rc_context():
+        lrnotes.setup(seed=0, verbose=False, plots=True)
+        fig, ax = plt.subplots()
+        ax.set(title="Loss per epoch", xlabel="epoch", ylabel="loss")
+        png = shell.display_formatter.formatters["image/png"](fig)
+        plt.close(fig)
     png = base64.b64decode(png) if isinstance(png, str) else png
     path = Path(__file__).resolve().parents[1] / "scripts" / "lrnotes_sphinx.py"
     spec = importlib.util.spec_from_file_location("lrnotes_sphinx", path)
@@ -199,3 +200,18 @@ def test_inline_figures_carry_their_description(monkeypatch):
     sys.modules.setdefault("lrnotes_sphinx", module)
     spec.loader.exec_module(module)
     assert module.png_description_bytes(png) == "Loss per epoch: loss against epoch"
+
+
+def test_setup_leaves_matplotlib_alone_unless_asked():
+    import matplotlib as mpl
+
+    with mpl.rc_context():
+        mpl.rcdefaults()
+        before = dict(mpl.rcParams)
+        lrnotes.setup(seed=0, device="cpu", verbose=False)
+        assert dict(mpl.rcParams) == before
+        lrnotes.setup(seed=0, device="cpu", verbose=False, plots=True)
+        assert tuple(mpl.rcParams["figure.figsize"]) == (7.0, 4.0)
+        assert mpl.rcParams["axes.grid"] and not mpl.rcParams["axes.spines.top"]
+    with pytest.raises(TypeError, match="plots"):
+        lrnotes.setup(seed=0, device="cpu", verbose=False, plots="yes")

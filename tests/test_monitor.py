@@ -195,3 +195,37 @@ def test_a_missing_optional_package_names_the_extra_that_brings_it(blocked, call
     monkeypatch.setitem(sys.modules, blocked, None)  # import of it now fails
     with pytest.raises(ModuleNotFoundError, match=r'lrnotes\[notebooks\]'):
         call(tmp_path)
+
+
+def _overlap(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_plot_legend_sits_off_the_data_and_equal_groups_share_a_labelled_line():
+    history = History()
+    history.group_names = ["body", "head", "emb"]
+    for t in range(6):
+        history.record_step(t, [0.1, 0.1, 0.01], torch.tensor(1.0), torch.tensor(1.0))
+    history.record_epoch(epoch=1, step=6, train_loss=0.5, val_loss=0.6)
+    ax = history.plot()
+    ax.figure.canvas.draw()
+    renderer = ax.figure.canvas.get_renderer()
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert not _overlap(legend, ax.get_window_extent(renderer))
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "lr (body = head)" in labels and "lr (emb)" in labels
+    twin = [a for a in ax.figure.axes if a is not ax][0]
+    styles = [line.get_linestyle() for line in twin.get_lines()]
+    assert len(twin.get_lines()) == 2 and len(set(styles)) == 2
+    with pytest.raises(ValueError, match="show must be one of the scheduled values"):
+        history.plot(show="momentum")
+
+
+def test_plot_schedule_names_a_single_schedule_by_its_kind():
+    from lrnotes import schedules as S
+    from lrnotes.plot import plot_schedule
+
+    ax = plot_schedule(S.warmup(S.cosine(total_steps=900, final=0.01), steps=100), steps=1000)
+    assert ax.get_title() == "Learning-rate schedule: warmup" and ax.get_legend() is None
+    ax = plot_schedule({"a": S.cosine(10), "b": S.constant(1.0)}, steps=10)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
