@@ -7,7 +7,7 @@ imported as a module: ``from lrnotes import schedules as S``)::
     from lrnotes import schedules as S
 
     device = lrnotes.setup(seed=0)
-    scheduler = S.attach(optimizer, S.warmup(S.cosine(total_steps=9_500), steps=500))
+    scheduler = S.attach(optimizer, S.warmup(S.cosine(S.rest()), steps=S.of_run(0.05)))
     history = lrnotes.fit(model, train_loader, optimizer, loss_fn, epochs=10, scheduler=scheduler)
 """
 
@@ -21,6 +21,7 @@ from lrnotes.monitor import History, read_tensorboard
 from lrnotes.notebook import glue, in_colab
 from lrnotes.optim import LARS, layerwise_lrs, optimizer_mode, param_groups
 from lrnotes.plot import plot_history, plot_lr_find, plot_schedule
+from lrnotes.runplan import CompletedRunWarning, ScheduleLengthWarning
 from lrnotes.schedules import attach
 from lrnotes.train import accuracy, distributed_loader, evaluate, fit, train_one_epoch
 
@@ -33,6 +34,7 @@ __all__ = [
     "lr_find", "LRFindResult",
     "fit", "train_one_epoch", "CheckpointError", "evaluate", "accuracy", "distributed_loader",
     "Callback", "EarlyStopping", "KeepBest", "PrintEpochs",
+    "ScheduleLengthWarning", "CompletedRunWarning",
     "History", "read_tensorboard",
     "plot_schedule", "plot_history", "plot_lr_find",
     "setup", "seed_everything", "pick_device", "glue", "in_colab",

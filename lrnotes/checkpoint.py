@@ -5,14 +5,19 @@ with ``resume``. A checkpoint guarantees:
 
 - **atomic**: written to a temporary file in the same folder, flushed and fsync'ed,
   moved over the target with ``os.replace``, then the folder is fsync'ed; a crash at any
-  moment leaves the previous checkpoint or the new one, never half of one. Temporaries
-  left by a killed write of the same target are removed by the next write.
+  moment leaves the previous checkpoint or the new one, never half of one. Each writer's
+  temporary carries its pid and host; a write removes only temporaries whose writer is dead.
+- **one writer per path**: :func:`hold` takes an advisory lock on ``PATH.lock`` for a whole
+  run; a second run on the same path is refused at once (:class:`CheckpointInUse`).
 - **verified**: the file starts with a format marker and version, and holds the SHA-256
   of its payload; :func:`load` checks both, so a truncated, empty, foreign or corrupt file
   (one flipped byte) fails with ``CheckpointError: not an lrnotes checkpoint: PATH (why)``.
 - **checked before it touches anything**: :func:`verify` compares the checkpoint with the
-  model (keys, shapes), optimizer (class, groups, state shapes), scheduler (class, keys),
-  GradScaler, the loader's generators and length; :func:`restore` runs only after it.
+  model (keys, shapes), optimizer (class, groups, state shapes), scheduler (class, keys, and
+  a ScheduledLR's whole state), GradScaler, a learnable loss, the loader's generators,
+  length and batch size, and the counters' ranges; :func:`restore` calls it before loading.
+- **finite**: :func:`nonfinite` lists NaN/inf tensors of a captured state; ``fit`` writes
+  only a finite one, so the last good file is never replaced by a diverged state.
 - **refuses to clobber**: :func:`check_target` refuses an existing file unless the caller
   resumes from it or asks to overwrite it, and a path that cannot be written is reported
   before any training.
@@ -27,19 +32,22 @@ Example::
     save(state, "runs/ck.pt")
     state = load("runs/ck.pt")
     verify(state, "runs/ck.pt", model=model, optimizer=optimizer, scheduler=scheduler)
-    restore(state, model=model, optimizer=optimizer, scheduler=scheduler)
+    restore(state, "runs/ck.pt", model=model, optimizer=optimizer, scheduler=scheduler)
 """
 
 from __future__ import annotations
 
+import errno
 import glob
 import hashlib
 import io
 import json
 import os
 import random
+import socket
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -57,6 +65,11 @@ PAYLOAD_KEYS = ("model", "optimizer", "optimizer_class", "scheduler", "scheduler
 class CheckpointError(ValueError):
     """A checkpoint file that cannot be read, or that does not fit the objects it would be
     loaded into. The message names the file."""
+
+
+class CheckpointInUse(CheckpointError):
+    """Another live run holds the checkpoint path (see :func:`hold`); the message names the
+    path and the holder's pid and host."""
 
 
 # --- RNG states ----------------------------------------------------------------------------
@@ -97,16 +110,19 @@ def capture(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
             scaler: torch.amp.GradScaler | None, history: Any, *, epoch: int, batch: int = 0,
             batches_per_epoch: int | None = None, sums: Tensor | None = None, count: int = 0,
             rng: list[dict[str, Any]] | None = None,
-            epoch_rng: list[dict[str, Any]] | None = None,
-            callbacks: Mapping[str, Any] | None = None) -> dict[str, Any]:
+            epoch_rng: list[dict[str, Any]] | None = None, batch_size: int | None = None,
+            loss_fn: Any = None, callbacks: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The payload of a checkpoint taken after ``batch`` batches of epoch ``epoch``
     (0-based; ``batch=0`` and ``epoch=e`` is "epochs ``0..e-1`` done").
 
     ``sums`` and ``count`` are the epoch's running sums of loss and metrics; ``rng`` the
     RNG states at this point (one per rank) and ``epoch_rng`` those at the epoch's start,
-    from which the loader's order is re-created on resume. ``callbacks`` is the state of
-    fit's callbacks (:meth:`lrnotes.callbacks.Hooks.state_dict`); a checkpoint without it (an
-    older one) resumes with fresh callbacks.
+    from which the loader's order is re-created on resume. ``batch_size`` is the loader's
+    (a mid-epoch position is only valid for the same one); ``loss_fn``, when it is an
+    ``nn.Module`` with parameters or buffers (a learnable loss), has its state saved too.
+    ``callbacks`` is the state of fit's callbacks
+    (:meth:`lrnotes.callbacks.Hooks.state_dict`); a checkpoint without it (an older one)
+    resumes with fresh callbacks.
     """
     return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "optimizer_class": _qualname(optimizer),
@@ -116,16 +132,33 @@ def capture(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
             "history": history.state_dict(), "epoch": epoch, "batch": batch,
             "batches_per_epoch": batches_per_epoch,
             "sums": None if sums is None else sums.detach().cpu(), "count": count,
-            "rng": rng or [], "epoch_rng": epoch_rng or [],
+            "rng": rng or [], "epoch_rng": epoch_rng or [], "batch_size": batch_size,
+            "loss_fn": _module_state(loss_fn),
             "callbacks": None if callbacks is None else dict(callbacks)}
 
 
-def restore(state: Mapping[str, Any], *, model: nn.Module, optimizer: torch.optim.Optimizer,
-            scheduler: Any = None, scaler: torch.amp.GradScaler | None = None,
-            history: Any = None, callbacks: Any = None) -> None:
-    """Load a verified checkpoint into the objects (call :func:`verify` first: this one
-    assumes every piece fits). ``callbacks`` (fit's :class:`~lrnotes.callbacks.Hooks`) are
-    loaded first: their ``load_state_dict`` checks before it changes anything."""
+def _module_state(module: Any) -> dict[str, Any] | None:
+    """A loss module's state when it has any (a learnable loss), else None."""
+    if isinstance(module, nn.Module) and module.state_dict():
+        return module.state_dict()
+    return None
+
+
+def restore(state: Mapping[str, Any], path: str | os.PathLike = "<checkpoint>", *,
+            model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any = None,
+            scaler: torch.amp.GradScaler | None = None, history: Any = None,
+            loss_fn: Any = None, callbacks: Any = None) -> None:
+    """Check ``state`` against every object with :func:`verify` (a misfit raises
+    :class:`CheckpointError` naming ``path`` and changes nothing), then load it into them.
+    ``callbacks`` (fit's :class:`~lrnotes.callbacks.Hooks`) are loaded first.
+
+    Example::
+
+        restore(load("runs/ck.pt"), "runs/ck.pt", model=model, optimizer=optimizer)
+    """
+    verify(state, path, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
+           history=history, loss_fn=loss_fn, callbacks=callbacks)
+    # every object was checked: from here on they change
     if callbacks is not None:
         callbacks.load_state_dict(state.get("callbacks"))
     model.load_state_dict(state["model"])
@@ -136,6 +169,38 @@ def restore(state: Mapping[str, Any], *, model: nn.Module, optimizer: torch.opti
         scaler.load_state_dict(state["scaler"])
     if history is not None:
         history.load_state_dict(state["history"])
+    if _module_state(loss_fn) is not None:
+        loss_fn.load_state_dict(state["loss_fn"])
+
+
+def nonfinite(state: Mapping[str, Any], limit: int = 5) -> list[str]:
+    """The names of up to ``limit`` model, loss or optimizer-state tensors in ``state``
+    (from :func:`capture`) holding a NaN or an infinity; empty when all are finite.
+
+    ``fit`` writes a checkpoint only when this is empty, so a good file is never replaced
+    by a diverged state. One host synchronisation.
+
+    Example::
+
+        bad = nonfinite(capture(model, optimizer, None, None, history, epoch=1))
+    """
+    named: list[tuple[str, Tensor]] = []
+    for key in ("model", "loss_fn"):
+        for name, value in (state.get(key) or {}).items():
+            named.append((f"{key}[{name!r}]", value))
+    for index, buffers in (state.get("optimizer") or {}).get("state", {}).items():
+        for name, value in buffers.items():
+            named.append((f"optimizer state {name!r} of parameter {index}", value))
+    named = [(n, v) for n, v in named if isinstance(v, Tensor) and v.is_floating_point()
+             and v.numel()]
+    if not named:
+        return []
+    finite: dict[str, bool] = {}
+    for device in {v.device for _, v in named}:  # one host sync per device
+        here = [(n, v) for n, v in named if v.device == device]
+        flags = torch.stack([torch.isfinite(v).all() for _, v in here]).cpu().tolist()
+        finite.update({n: ok for (n, _), ok in zip(here, flags, strict=True)})
+    return [n for n, _ in named if not finite[n]][:limit]
 
 
 # --- verification --------------------------------------------------------------------------
@@ -147,6 +212,8 @@ def _mismatch(path: Any, what: str, why: str) -> CheckpointError:
 
 def _verify_model(state: Mapping[str, Any], path: Any, model: nn.Module) -> None:
     saved, own = state["model"], model.state_dict()
+    if not isinstance(saved, Mapping):
+        raise _mismatch(path, "model", f"its model state is a {type(saved).__name__}")
     missing, unexpected = sorted(set(own) - set(saved)), sorted(set(saved) - set(own))
     if missing or unexpected:
         raise _mismatch(path, "model", f"keys missing from the checkpoint {missing[:5]}, "
@@ -166,7 +233,10 @@ def _verify_optimizer(state: Mapping[str, Any], path: Any,
         raise _mismatch(path, "optimizer", f"it holds {state['optimizer_class']} state, the "
                                            f"optimizer is {_qualname(optimizer)}")
     saved = state["optimizer"]
-    groups = saved.get("param_groups", [])
+    if not isinstance(saved, Mapping) or not isinstance(saved.get("param_groups"), list) \
+            or not isinstance(saved.get("state", {}), Mapping):
+        raise _mismatch(path, "optimizer", "its optimizer state is not an optimizer.state_dict()")
+    groups = saved["param_groups"]
     if len(groups) != len(optimizer.param_groups):
         raise _mismatch(path, "optimizer", f"{len(groups)} param groups in the checkpoint, "
                                            f"{len(optimizer.param_groups)} in the optimizer")
@@ -207,24 +277,124 @@ def _verify_scheduler(state: Mapping[str, Any], path: Any, scheduler: Any) -> No
     if isinstance(base, list) and len(saved.get("base_lrs") or []) != len(base):
         raise _mismatch(path, "scheduler", f"{len(saved['base_lrs'] or [])} base lrs in the "
                                            f"checkpoint, {len(base)} param groups now")
+    check = getattr(scheduler, "check_state_dict", None)
+    if callable(check):  # lrnotes' ScheduledLR: count mode, keys, every schedule, plateaus
+        try:
+            check(saved)
+        except (ValueError, TypeError) as err:
+            raise _mismatch(path, "scheduler", str(err)) from err
+
+
+def _verify_loss_fn(state: Mapping[str, Any], path: Any, loss_fn: Any) -> None:
+    saved, own = state.get("loss_fn"), _module_state(loss_fn)
+    if saved is None and own is None:
+        return
+    if saved is None or own is None:
+        had = "a loss_fn with state (a learnable loss)" if saved is not None else "no loss state"
+        now = "one with state" if own is not None else "one without"
+        raise _mismatch(path, "loss_fn", f"it holds {had}, resumed with {now}; pass the run's "
+                                         "loss_fn")
+    if not isinstance(saved, Mapping) or set(saved) != set(own):
+        keys = sorted(saved) if isinstance(saved, Mapping) else type(saved).__name__
+        raise _mismatch(path, "loss_fn", f"state keys {keys}, expected {sorted(own)}")
+    for key, value in own.items():
+        other = saved[key]
+        if isinstance(value, Tensor) and (not isinstance(other, Tensor)
+                                          or other.shape != value.shape):
+            raise _mismatch(path, "loss_fn", f"{key} does not have the shape "
+                                             f"{tuple(value.shape)} in the checkpoint")
+
+
+def _count(value: Any, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _verify_payload(state: Any, path: Any) -> None:
+    """The payload's own shape and counters: a dict with every key, counters in range."""
+    if not isinstance(state, Mapping):
+        raise _not_ours(os.fspath(path), f"the payload is a {type(state).__name__}, not a dict")
+    missing = [k for k in PAYLOAD_KEYS if k not in state]
+    if missing:
+        raise _not_ours(os.fspath(path), f"the payload lacks {missing}")
+    for key, minimum in (("epoch", 0), ("batch", 0), ("count", 0)):
+        if not _count(state[key], minimum):
+            raise _not_ours(os.fspath(path), f"{key}={state[key]!r} is not an integer >= "
+                                             f"{minimum}")
+    saved_batches = state["batches_per_epoch"]
+    if saved_batches is not None and not _count(saved_batches, 1):
+        raise _not_ours(os.fspath(path), f"batches_per_epoch={saved_batches!r} is not an "
+                                         "integer >= 1 or None")
+    if saved_batches is not None and state["batch"] > saved_batches:
+        raise _not_ours(os.fspath(path), f"batch={state['batch']} is past the "
+                                         f"{saved_batches} batches of an epoch")
+    for key in ("rng", "epoch_rng"):
+        rngs = state[key]
+        if not isinstance(rngs, list) or not all(
+                isinstance(r, Mapping) and isinstance(r.get("generators"), list) for r in rngs):
+            raise _not_ours(os.fspath(path), f"{key} is not a list of RNG states")
+    if state["batch"] > 0 and not state["epoch_rng"] and state["rng"]:
+        raise _not_ours(os.fspath(path), "a mid-epoch position without the epoch's RNG states")
+
+
+def _verify_position(state: Mapping[str, Any], path: Any,
+                     generators: Sequence[torch.Generator] | None,
+                     batches_per_epoch: int | None, epochs: int | None,
+                     batch_size: int | None) -> None:
+    for rng in [*state["rng"], *state["epoch_rng"]] if generators is not None else []:
+        if len(rng["generators"]) != len(generators):
+            raise _mismatch(path, "train_loader", f"{len(rng['generators'])} loader generator "
+                                                  f"states saved, the loader has "
+                                                  f"{len(generators)}")
+    epoch, batch, saved_batches = state["epoch"], state["batch"], state["batches_per_epoch"]
+    if batch > 0 and batches_per_epoch is not None and saved_batches is not None \
+            and saved_batches != batches_per_epoch:
+        raise _mismatch(path, "train_loader", f"it stopped after batch {batch} of "
+                                              f"{saved_batches} in epoch {epoch + 1}; the "
+                                              f"loader now has {batches_per_epoch} batches, so "
+                                              "the same batches cannot be resumed")
+    if batches_per_epoch is not None and batch > batches_per_epoch:
+        raise _mismatch(path, "train_loader", f"it stopped after batch {batch} of epoch "
+                                              f"{epoch + 1}, past the {batches_per_epoch} "
+                                              "batches of the loader")
+    saved_size = state.get("batch_size")
+    if batch > 0 and saved_size is not None and batch_size is not None \
+            and saved_size != batch_size:
+        raise _mismatch(path, "train_loader", f"it stopped after batch {batch} of epoch "
+                                              f"{epoch + 1} with batches of {saved_size}; the "
+                                              f"loader's batch_size is {batch_size}, so the same "
+                                              "samples cannot be resumed")
+    if epochs is not None and (epoch > epochs or (epoch == epochs and batch > 0)):
+        raise _mismatch(path, "epochs", f"it is at epoch {epoch} (batch {batch}), past "
+                                        f"epochs={epochs}")
 
 
 def verify(state: Mapping[str, Any], path: str | os.PathLike, *, model: nn.Module,
            optimizer: torch.optim.Optimizer, scheduler: Any = None,
            scaler: torch.amp.GradScaler | None = None, history: Any = None,
-           generators: Sequence[torch.Generator] = (), batches_per_epoch: int | None = None,
-           epochs: int | None = None, callbacks: Any = None) -> None:
+           generators: Sequence[torch.Generator] | None = None,
+           batches_per_epoch: int | None = None,
+           epochs: int | None = None, batch_size: int | None = None,
+           loss_fn: Any = None, callbacks: Any = None) -> None:
     """Raise :class:`CheckpointError` unless ``state`` (from :func:`load`) fits every object
-    it will be loaded into; changes nothing.
+    it will be loaded into; changes nothing. :func:`restore` calls it first.
 
-    Checks: the model's keys and shapes; the optimizer's class, param groups, parameter
-    counts and state shapes; the scheduler's presence, class, keys and number of base lrs;
-    a GradScaler on both sides or neither (the same ``amp``); the history's state; the
-    number of the loader's generators; a mid-epoch position inside a loader of the same
-    length (``batches_per_epoch``); an epoch not past ``epochs``; fit's callbacks
-    (:class:`~lrnotes.callbacks.Hooks`: every saved state has its callback, and that
-    callback's ``check_state_dict`` accepts it).
+    Checks, one function per object: the payload (every key, ``epoch``, ``batch`` and
+    ``count`` integers >= 0, the position inside its epoch); the model's keys and shapes;
+    the optimizer's class, param groups, parameter counts and state shapes; the
+    scheduler's presence, class, keys and number of base lrs, and for an lrnotes
+    ``ScheduledLR`` its whole state (``check_state_dict``: count mode, driven keys,
+    momentum, every schedule and plateau state); a GradScaler on both sides or neither
+    (the same ``amp``); the history's state; a learnable ``loss_fn``'s state; the number
+    of the loader's ``generators`` (unless None); a mid-epoch position inside a loader of
+    the same length (``batches_per_epoch``) and ``batch_size``; an epoch not past
+    ``epochs``; fit's callbacks (:class:`~lrnotes.callbacks.Hooks`: every saved state has
+    its callback, and that callback's ``check_state_dict`` accepts it).
+
+    Example::
+
+        verify(load("runs/ck.pt"), "runs/ck.pt", model=model, optimizer=optimizer)
     """
+    _verify_payload(state, path)
     _verify_model(state, path, model)
     _verify_optimizer(state, path, optimizer)
     _verify_scheduler(state, path, scheduler)
@@ -238,20 +408,8 @@ def verify(state: Mapping[str, Any], path: str | os.PathLike, *, model: nn.Modul
             type(history)().load_state_dict(state["history"])
         except (ValueError, TypeError) as err:
             raise _mismatch(path, "history", str(err)) from err
-    for rng in [*state["rng"], *state["epoch_rng"]]:
-        if len(rng["generators"]) != len(generators):
-            raise _mismatch(path, "train_loader", f"{len(rng['generators'])} loader generator "
-                                                  f"states saved, the loader has "
-                                                  f"{len(generators)}")
-    epoch, batch, saved_batches = state["epoch"], state["batch"], state["batches_per_epoch"]
-    if batch > 0 and batches_per_epoch is not None and saved_batches is not None \
-            and saved_batches != batches_per_epoch:
-        raise _mismatch(path, "train_loader", f"it stopped after batch {batch} of "
-                                              f"{saved_batches} in epoch {epoch + 1}; the "
-                                              f"loader now has {batches_per_epoch} batches, so "
-                                              "the same batches cannot be resumed")
-    if epochs is not None and epoch > epochs:
-        raise _mismatch(path, "epochs", f"it is at epoch {epoch}, past epochs={epochs}")
+    _verify_loss_fn(state, path, loss_fn)
+    _verify_position(state, path, generators, batches_per_epoch, epochs, batch_size)
     if callbacks is not None:
         try:
             callbacks.check_state_dict(state.get("callbacks"))
@@ -262,9 +420,38 @@ def verify(state: Mapping[str, Any], path: str | os.PathLike, *, model: nn.Modul
 # --- the file -----------------------------------------------------------------------------
 
 
+_HOST = socket.gethostname()
+
+
+def _temporary_prefix(path: str) -> str:
+    """This writer's temporaries of ``path``: ``.NAME.PID@HOST.`` + random + ``.tmp``."""
+    return f".{os.path.basename(path)}.{os.getpid()}@{_HOST}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # another user's process, or no way to tell
+        return True
+    return True
+
+
 def _stale_temporaries(path: str) -> list[str]:
+    """Temporaries of ``path`` whose writer is dead: written on this host by a process that is
+    gone, or in the old unnamed form. Another live writer's are never listed."""
     folder, name = os.path.split(path)
-    return glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(name)}.*.tmp"))
+    stale = []
+    for found in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(name)}.*.tmp")):
+        owner = os.path.basename(found)[len(name) + 2:]
+        pid, at, rest = owner.partition("@")
+        host = rest.rsplit(".", 2)[0] if at else None
+        if not at or not pid.isdigit():
+            stale.append(found)  # written before temporaries carried their writer
+        elif host == _HOST and int(pid) != os.getpid() and not _alive(int(pid)):
+            stale.append(found)
+    return stale
 
 
 def _fsync_dir(folder: str) -> None:
@@ -297,8 +484,7 @@ def check_target(path: str | os.PathLike, *, may_exist: bool) -> str:
     folder = os.path.dirname(path)
     try:
         os.makedirs(folder, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
-                                     suffix=".tmp")
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=_temporary_prefix(path), suffix=".tmp")
         os.close(fd)
         os.remove(probe)
     except OSError as err:
@@ -309,9 +495,21 @@ def check_target(path: str | os.PathLike, *, may_exist: bool) -> str:
 
 def save(state: Mapping[str, Any], path: str | os.PathLike) -> None:
     """Write ``state`` to ``path`` atomically: marker, header with the payload's SHA-256,
-    payload; to a temporary file, fsync, ``os.replace``, fsync of the folder. Removes
-    temporaries that an earlier, killed write of ``path`` left behind."""
+    payload; to a temporary file, fsync, ``os.replace``, fsync of the folder.
+
+    The temporary is this writer's own (its name holds the pid and host), so two writers never
+    remove each other's; temporaries left by a killed writer of ``path`` on this host are
+    removed. Use :func:`hold` to keep a second run off the path altogether.
+
+    Example::
+
+        save(capture(model, optimizer, None, None, history, epoch=1), "runs/ck.pt")
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a checkpoint file path, got {type(path).__name__}")
     path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"path: {path!r} is a directory, not a checkpoint file path")
     buffer = io.BytesIO()
     torch.save(dict(state), buffer)
     payload = buffer.getbuffer()
@@ -319,7 +517,7 @@ def save(state: Mapping[str, Any], path: str | os.PathLike) -> None:
               "sha256": hashlib.sha256(payload).hexdigest(), "bytes": len(payload)}
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=_temporary_prefix(path), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(MAGIC)
@@ -391,6 +589,77 @@ def load(path: str | os.PathLike, map_location: Any = None) -> dict[str, Any]:
     return state
 
 
+# --- one writer per path ------------------------------------------------------------------
+
+
+def lock_path(path: str | os.PathLike) -> str:
+    """The sidecar lock file of the checkpoint ``path``: ``PATH.lock``."""
+    return os.path.abspath(os.fspath(path)) + ".lock"
+
+
+@contextmanager
+def hold(path: str | os.PathLike) -> Iterator[str]:
+    """Hold ``path`` for one writer: an advisory lock (``fcntl.flock``) on ``PATH.lock``, taken
+    at once or refused, held until the block ends; yields the absolute path.
+
+    A second holder, in this or another process, gets :class:`CheckpointInUse` (a
+    ``ValueError``) naming the path and the holder's pid and host, which the lock file holds.
+    The lock goes with the process: a killed run leaves no stale lock (the file stays; the
+    next run takes it). On a system without ``fcntl`` (Windows) nothing is locked.
+
+    Example::
+
+        with hold("runs/ck.pt"):
+            ...  # train; save("runs/ck.pt") as often as needed
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a checkpoint file path, got {type(path).__name__}")
+    target = os.path.abspath(os.fspath(path))
+    if os.path.isdir(target):
+        raise ValueError(f"path: {target!r} is a directory, not a checkpoint file path")
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here
+        yield target
+        return
+    lock = lock_path(target)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            holder = b""
+            try:
+                holder = os.pread(fd, 200, 0)
+            finally:
+                os.close(fd)
+            if err.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise ValueError(f"checkpoint: cannot lock {lock!r} ({err.strerror or err})"
+                                 ) from err
+            who = holder.decode(errors="replace").strip() or "unknown"
+            raise CheckpointInUse(f"checkpoint {target!r} is in use by another run ({who}); "
+                                  "one run writes a checkpoint path at a time: wait for it, or "
+                                  "give this run another path") from None
+        # the file may have been removed and re-created by a holder leaving meanwhile
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on host {_HOST}\n".encode(), 0)
+        yield target
+    finally:
+        try:
+            os.remove(lock)  # while still locked, so nobody holds a removed file
+        except OSError:
+            pass
+        os.close(fd)
+
+
 # --- the position in the run ----------------------------------------------------------------
 
 
@@ -435,9 +704,21 @@ class Position:
         From a checkpoint at batch 0: its RNG states first. From a mid-epoch checkpoint:
         the RNG states of the epoch's start, a new iterator (the same order), the batches
         done skipped (loaded and discarded), then the RNG states of the interruption.
-        ``rank`` picks this process's saved states, ``device`` where the sums go.
+        ``rank`` picks this process's saved states, ``device`` where the sums go. When the
+        loader ends before the batches done (a shorter loader), ValueError, and the RNG
+        states are put back.
         """
         self.epoch = epoch
+        before = rng_state(self.generators) if resumed is not None else None
+        try:
+            return self._open(loader, epoch, resumed, rank, device)
+        except BaseException:
+            if before is not None:  # a position that does not fit leaves the RNGs as they were
+                set_rng_state(before, self.generators)
+            raise
+
+    def _open(self, loader: Any, epoch: int, resumed: Mapping[str, Any] | None, rank: int,
+              device: torch.device | str | None) -> tuple[Any, Tensor | None, int]:
         sums, count, done = None, 0, 0
         rngs: list[dict[str, Any]] = []
         if resumed is not None:

@@ -19,7 +19,8 @@ EXTRA = "notebooks"
 """The extra of lrnotes that brings every optional package the chapters import."""
 
 _PACKAGES = {"sklearn": "scikit-learn", "torchvision": "torchvision",
-             "tensorboard": "tensorboard", "pandas": "pandas"}
+             "tensorboard": "tensorboard", "pandas": "pandas", "mnist1d": "mnist1d",
+             "prodigyopt": "prodigyopt", "schedulefree": "schedulefree"}
 
 
 def optional_import(module: str, needed_for: str) -> ModuleType:
@@ -155,12 +156,13 @@ def setup(seed: int = 0, device: str | torch.device = "auto", plots: bool = Fals
         model = model.to(device)
 
     Raises ``ValueError`` for a negative or non-integer ``seed`` and for an unknown
-    or unavailable ``device``.
+    or unavailable ``device``, before anything is seeded.
     """
-    if not isinstance(plots, bool):
-        raise TypeError(f"plots must be True or False, got {plots!r}")
+    if not isinstance(plots, bool) or not isinstance(verbose, bool):
+        name, value = ("plots", plots) if not isinstance(plots, bool) else ("verbose", verbose)
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    dev = pick_device(device)  # checked before any generator is seeded
     seed_everything(seed)
-    dev = pick_device(device)
     if plots:
         from lrnotes.plot import use_book_style
 

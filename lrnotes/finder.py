@@ -20,8 +20,10 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
+from lrnotes.batch import _amp_dtype, forward, to_device
 from lrnotes.data import loader_generators
 from lrnotes.env import as_device
 from lrnotes.optim import optimizer_mode
@@ -60,6 +62,7 @@ class LRFindResult:
     stop_reason: str = ""
     stop_lr: float | None = None
     loss_label: str = "training loss"
+    reference: int = 0
 
     def __post_init__(self) -> None:
         for name in ("lrs", "losses", "smoothed"):
@@ -90,8 +93,9 @@ class LRFindResult:
           valley.
         - ``"minimum"``: the lr of the minimum of the smoothed loss, divided by 10.
 
-        Raises ValueError for an unknown method, or when the smoothed loss never decreases (no
-        rule has an answer then). Example::
+        Every rule reads the curve only up to its first non-finite smoothed loss (NaN, inf), so
+        no rule returns the lr of a NaN loss. Raises ValueError for an unknown method, or when
+        the smoothed loss never decreases (no rule has an answer then). Example::
 
             >>> lrs = np.logspace(-4, 0, 50)
             >>> r = LRFindResult(lrs, 1 / (1 + lrs * 100), 1 / (1 + lrs * 100))
@@ -107,6 +111,59 @@ class LRFindResult:
                 f"(from {self.smoothed[0]:.4g} at lr={self.lrs[0]:.3g}); try a smaller start_lr"
             )
         return lr
+
+    def apply(self, optimizer: torch.optim.Optimizer, method: str = "valley",
+              lr: float | None = None) -> list[float]:
+        """Make the suggestion (``suggest(method)``, or ``lr``) the lr of the reference param
+        group and scale every other group by the same factor, so the ratios between groups
+        (discriminative rates) stay; return the new lr of each group.
+
+        The suggestion is for the lr the reference group trains at (the group with the
+        largest lr when ``lr_find`` ran), so with a schedule it is the peak. With a
+        :func:`lrnotes.schedules.attach` scheduler on ``optimizer``, its base lrs are
+        re-based (:meth:`~lrnotes.schedules.ScheduledLR.rebase`: the reference group's base
+        lr becomes the suggestion, the lr of the current update is rewritten from it), so the
+        next ``step()`` does not undo it. A torch scheduler keeps its own copy of the lrs
+        (``base_lrs``, ``max_lr``, ...) that lrnotes cannot re-base safely: ``apply``
+        refuses while one is bound (``initial_lr`` in the param groups); apply the
+        suggestion first and create the torch scheduler after. Under ``torch.distributed``
+        every process takes rank 0's suggestion (one broadcast), so the replicas agree.
+
+        Example::
+
+            result = lr_find(model, loader, optimizer, loss_fn)
+            result.apply(optimizer)                  # before or after S.attach
+            sched = S.attach(optimizer, S.warmup(S.cosine(S.rest()), steps=S.of_run(0.05)))
+        """
+        from lrnotes.schedules import _driver
+
+        new = self.suggest(method) if lr is None else float(lr)
+        if not (math.isfinite(new) and new > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+        groups = optimizer.param_groups
+        driver = _driver(optimizer)
+        if driver is None and any("initial_lr" in g for g in groups):
+            raise ValueError(
+                "optimizer: a torch LRScheduler is bound to it (its param groups hold "
+                "'initial_lr') and keeps its own copy of the lrs, which apply cannot re-base; "
+                "apply the suggestion before creating the scheduler, or use S.attach")
+        bases = driver.base_lrs if driver is not None else [float(g["lr"]) for g in groups]
+        ref = self.reference if self.reference < len(bases) else int(np.argmax(bases))
+        if not bases[ref] > 0:
+            raise ValueError(f"optimizer: param group {ref} (the reference) has lr "
+                             f"{bases[ref]}, so the ratios between groups are not defined")
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            # every process must train at the same lr: rank 0's suggestion wins
+            shared = [new]
+            dist.broadcast_object_list(shared, src=0)
+            new = shared[0]
+        factor = new / float(bases[ref])
+        if driver is not None:
+            driver.rebase(factor)
+        else:
+            for group, base in zip(groups, bases, strict=True):
+                _set_lr(group, base * factor)
+        return [float(g["lr"]) for g in groups]
 
     def suggestions(self) -> dict[str, float | None]:
         """Return ``{method: suggest(method)}`` for every rule; None where a rule has no answer.
@@ -136,8 +193,13 @@ class LRFindResult:
         return plot_lr_find(self, ax=ax, suggestions=suggestions)
 
     def _suggestion(self, method: str) -> float | None:
-        smoothed = self.smoothed
-        n = len(smoothed)
+        # a rule reads the curve up to its first non-finite point: past a NaN or inf the run
+        # diverged, and argmin/gradients would pick the NaN itself
+        bad = np.flatnonzero(~np.isfinite(self.smoothed))
+        n = len(self.smoothed) if bad.size == 0 else int(bad[0])
+        if n == 0:
+            return None
+        smoothed = self.smoothed[:n]
         lowest = int(np.argmin(smoothed))
         if lowest == 0:
             return None
@@ -296,6 +358,8 @@ def lr_find(
     loss_fn: Callable[[Any, Any], Tensor] | None = None,
     *,
     step_fn: Callable[[nn.Module, Any], Tensor] | None = None,
+    batch_fn: Callable[[Any], tuple[Any, Any]] | None = None,
+    amp: bool | str | None = None,
     start_lr: float = 1e-7,
     end_lr: float = 10.0,
     num_steps: int = 100,
@@ -328,10 +392,14 @@ def lr_find(
     ``loss / accumulation_steps`` (through ``scaler.scale`` when a scaler is given); then clip
     the gradient norm to ``clip`` (``lrnotes.clip.clip_gradients``, after unscaling) and step the
     optimizer (``scaler.step`` and ``scaler.update``: a step the scaler skips for inf gradients is
-    still a step of the sweep). ``step_fn`` computes the forward pass and returns the scalar loss;
-    bring one for other batch formats or for autocast. Without it, batches are
-    ``(inputs, targets)`` and ``loss = loss_fn(model(inputs), targets)``. The model is in train
-    mode during the run.
+    still a step of the sweep). With ``loss_fn`` a batch is read exactly as :func:`lrnotes.fit`
+    reads it (:func:`lrnotes.batch.forward`): ``(inputs, targets)``, or ``batch_fn(batch)``
+    making one; ``model(**inputs)`` for a dict, ``model(*inputs)`` for a tuple or list,
+    ``model(inputs)`` otherwise; ``loss = loss_fn(outputs, targets)`` under autocast for
+    ``amp`` (fit's values: ``"bf16"``, ``"fp16"``, which makes a GradScaler unless ``scaler``
+    is given, True, None). ``step_fn(model, batch) -> loss`` instead computes the forward
+    pass itself (the batch's tensors moved to ``device``). The model is in train mode during
+    the run.
 
     **The loss.** ``loss_i`` is the mean of the step's micro-batch losses or, with ``val_loader``,
     the mean batch loss over the whole ``val_loader`` after the update (``model.eval()``, no
@@ -384,8 +452,16 @@ def lr_find(
     if device is None:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
     device = as_device(device)
+    dtype = _amp_dtype(amp, device)
     if step_fn is None:
-        step_fn = _loss_step(loss_fn)
+        step_fn = _loss_step(loss_fn, batch_fn, device, dtype)
+        if dtype == torch.float16 and scaler is None:
+            scaler = torch.amp.GradScaler(device.type)
+    elif batch_fn is not None or dtype is not None:
+        raise ValueError("batch_fn and amp go with loss_fn; a step_fn reads the batch and "
+                         "sets up autocast itself")
+    else:
+        step_fn = _moving(step_fn, device)
     sweep = _sweep_lazily(start_lr, end_lr, num_steps, mode)
 
     snapshot = _Snapshot(model, optimizer, scaler, offload, loaders=(loader, val_loader))
@@ -407,7 +483,7 @@ def lr_find(
             micro_losses = []
             for _ in range(accumulation_steps):
                 try:
-                    loss = step_fn(model, _to_device(next(batches), device))
+                    loss = step_fn(model, next(batches))
                 except _BadBatch as err:
                     raise TypeError(f"loader: {err}") from None
                 scaled = loss / float(accumulation_steps)
@@ -463,6 +539,7 @@ def lr_find(
         lrs=np.array(lrs), losses=np.array(losses), smoothed=np.array(smoothed),
         stopped_early=stop_lr is not None, stop_reason=stop_reason, stop_lr=stop_lr,
         loss_label="validation loss" if val_loader is not None else "training loss",
+        reference=reference,
     )
 
 
@@ -584,17 +661,6 @@ def _cycle(loader: Iterable[Any], name: str) -> Iterator[Any]:
             )
 
 
-def _to_device(batch: Any, device: torch.device) -> Any:
-    if isinstance(batch, Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, dict):
-        return {key: _to_device(value, device) for key, value in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        moved = [_to_device(value, device) for value in batch]
-        return type(batch)(*moved) if hasattr(batch, "_fields") else type(batch)(moved)
-    return batch
-
-
 def _at_least_float32(loss: Tensor) -> Tensor:
     """Half-precision losses are averaged in float32; float32 and float64 stay as they are."""
     return loss.float() if loss.dtype in (torch.float16, torch.bfloat16) else loss
@@ -604,15 +670,27 @@ class _BadBatch(TypeError):
     """A batch that ``loss_fn`` cannot take; the caller names the loader it came from."""
 
 
-def _loss_step(loss_fn: Callable[[Any, Any], Tensor]) -> Callable[[nn.Module, Any], Tensor]:
+def _loss_step(loss_fn: Callable[[Any, Any], Tensor],
+               batch_fn: Callable[[Any], tuple[Any, Any]] | None, device: torch.device,
+               dtype: torch.dtype | None) -> Callable[[nn.Module, Any], Tensor]:
+    """The loss of one batch as :func:`lrnotes.fit` computes it (:func:`lrnotes.batch.forward`)."""
     def step(model: nn.Module, batch: Any) -> Tensor:
-        if isinstance(batch, (str, bytes)) or not (isinstance(batch, (list, tuple))
-                                                    and len(batch) == 2):
-            raise _BadBatch(
-                f"with loss_fn every batch must be (inputs, targets), got "
-                f"{type(batch).__name__}; pass step_fn(model, batch) -> loss for other formats")
-        inputs, targets = batch
-        return loss_fn(model(inputs), targets)
+        try:
+            return forward(model, batch, loss_fn, device, batch_fn=batch_fn, amp_dtype=dtype)[0]
+        except ValueError as err:
+            if "batch must be an (inputs, targets) pair" in str(err):
+                raise _BadBatch(f"with loss_fn {err}; or pass step_fn(model, batch) -> loss") \
+                    from None
+            raise
+
+    return step
+
+
+def _moving(step_fn: Callable[[nn.Module, Any], Tensor],
+            device: torch.device) -> Callable[[nn.Module, Any], Tensor]:
+    """``step_fn`` given the batch with its tensors on ``device``."""
+    def step(model: nn.Module, batch: Any) -> Tensor:
+        return step_fn(model, to_device(batch, device))
 
     return step
 
@@ -622,7 +700,7 @@ def _validation_loss(model: nn.Module, val_loader: Iterable[Any],
                      step_fn: Callable[[nn.Module, Any], Tensor], device: torch.device) -> Tensor:
     model.eval()
     try:
-        losses = [_at_least_float32(step_fn(model, _to_device(batch, device)))
+        losses = [_at_least_float32(step_fn(model, batch))
                   for batch in val_loader]
     except _BadBatch as err:
         raise TypeError(f"val_loader: {err}") from None

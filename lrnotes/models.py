@@ -1,5 +1,6 @@
 """The models the chapters train: an MLP, a small CNN, a CIFAR-style ResNet-18, a small ResNet
-for the quick profile, an LSTM text classifier and a small CNN for layer-wise rates (after
+for the quick profile, an LSTM text classifier, a 1-D CNN for
+MNIST-1D and a small CNN for layer-wise rates (after
 slide 10's idea, not the talk's model).
 
 Every docstring states the input and output shapes and the parameter count for the default
@@ -104,6 +105,47 @@ class SmallCNN(nn.Module):
                                         nn.Linear(2 * width, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+class ConvNet1d(nn.Module):
+    """A small 1-D convolutional network for MNIST-1D, after the paper's ``ConvBase``
+    (Greydanus, 2020): three ``Conv1d -> ReLU`` layers of ``channels`` channels, each with
+    stride 2 (kernel sizes 5, 3, 3), then ``Flatten -> Linear`` to ``num_classes`` logits.
+
+    Input ``N x length`` or ``N x 1 x length`` (MNIST-1D: length 40, which the convolutions
+    take to 19, 10, then 5); output ``N x num_classes``.
+
+    Parameters: 5,210 for ``ConvNet1d()`` (``length=40, channels=25, num_classes=10``).
+
+    Example::
+
+        >>> model = ConvNet1d(length=40)
+        >>> model(torch.randn(32, 40)).shape
+        torch.Size([32, 10])
+    """
+
+    def __init__(self, length: int = 40, channels: int = 25, num_classes: int = 10):
+        super().__init__()
+        _positive("length", length)
+        _positive("channels", channels)
+        _positive("num_classes", num_classes)
+        out = length
+        for kernel, padding in ((5, 1), (3, 1), (3, 1)):
+            out = (out + 2 * padding - kernel) // 2 + 1
+            if out < 1:
+                raise ValueError(f"length must be at least 3 (what the first convolution "
+                                 f"needs with its padding), got {length!r}")
+        self.features = nn.Sequential(
+            nn.Conv1d(1, channels, 5, stride=2, padding=1), nn.ReLU(),
+            nn.Conv1d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv1d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),
+        )
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(channels * out, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:  # N x length: one input channel
+            x = x.unsqueeze(1)
         return self.classifier(self.features(x))
 
 

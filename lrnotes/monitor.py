@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import math
+import numbers
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -150,6 +151,11 @@ class History:
         kept on their device until :meth:`flush`), and ``values``, other scheduled values
         ``{name: one per group}`` (e.g. ``{"momentum": [0.9, 0.9]}``). A row with another
         number of entries than there are groups is a ValueError."""
+        _check_lrs(lrs)
+        for name, value in (("loss", loss), ("grad_norm", grad_norm)):
+            if not isinstance(value, Tensor) or value.numel() != 1:
+                raise TypeError(f"{name} must be a one-element tensor, got "
+                                f"{type(value).__name__} {value!r:.40}")
         values = dict(values or {})
         groups = len(self.group_names) if self.group_names else len(lrs)
         for name, row in {"lrs": lrs, **values}.items():
@@ -205,11 +211,12 @@ class History:
             history.record_epoch(train_loss=0.5); history.record_epoch(val_loss=0.4)
             history.epochs  # {'train_loss': [0.5, nan], 'val_loss': [nan, 0.4]}
         """
+        values = _epoch_numbers(values)  # all checked before any column grows
         done = self.num_epochs
         for key in values:
             self.epochs.setdefault(key, [math.nan] * done)
         for key, column in self.epochs.items():
-            column.append(float(values.get(key, math.nan)))
+            column.append(values.get(key, math.nan))
 
     def first_nonfinite(self, start: int = 0) -> tuple[int, float] | None:
         """``(step, loss)`` of the first flushed record at index >= ``start`` whose loss is
@@ -386,6 +393,51 @@ class History:
 _STATE_KEYS = ("group_names", "step", "lr", "loss", "grad_norm", "skipped", "epochs")
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_lrs(lrs: Any) -> None:
+    """``record_step``'s lrs: a sequence of numbers (their count is checked against the
+    groups in ``record_step``)."""
+    if isinstance(lrs, (str, bytes)) or not isinstance(lrs, Sequence):
+        raise TypeError(f"lrs must be a sequence of one lr per param group, got "
+                        f"{type(lrs).__name__}")
+    for lr in lrs:
+        if not (isinstance(lr, Tensor) and lr.numel() == 1) and not _is_number(lr):
+            raise TypeError(f"lrs must hold numbers or one-element tensors, got "
+                            f"{type(lr).__name__} {lr!r:.40}")
+
+
+def _epoch_numbers(values: dict[str, Any]) -> dict[str, float]:
+    """``record_epoch``'s values as floats: numbers or one-element tensors, else TypeError."""
+    found = {}
+    for key, value in values.items():
+        if isinstance(value, Tensor) and value.numel() == 1 and value.dtype != torch.bool:
+            found[key] = float(value.item())
+        elif _is_number(value):
+            found[key] = float(value)
+        else:
+            raise TypeError(f"record_epoch: {key} must be a number, got "
+                            f"{type(value).__name__} {value!r:.40}")
+    return found
+
+
+def _check_numbers(state: dict[str, Any]) -> None:
+    """The per-step and per-epoch entries of a state are numbers (steps integers)."""
+    if not all(isinstance(t, numbers.Integral) and not isinstance(t, bool) for t in state["step"]):
+        raise ValueError("state: 'step' must hold integers")
+    for key in ("loss", "grad_norm"):
+        if not all(_is_number(v) for v in state[key]):
+            raise ValueError(f"state: {key!r} must hold numbers")
+    if not all(isinstance(row, (list, tuple)) and all(_is_number(v) for v in row)
+               for row in state["lr"]):
+        raise ValueError("state: 'lr' must hold rows of numbers")
+    for key, column in state["epochs"].items():
+        if not isinstance(column, (list, tuple)) or not all(_is_number(v) for v in column):
+            raise ValueError(f"state: the 'epochs' column {key!r} must be a list of numbers")
+
+
 def _check_state(state: Any) -> None:
     """Raise ValueError unless ``state`` looks like :meth:`History.state_dict`'s output."""
     if not isinstance(state, dict):
@@ -404,8 +456,9 @@ def _check_state(state: Any) -> None:
         raise ValueError(f"state: 'step' has {n} entries but {lengths}; the per-step lists "
                          "must have one entry per update")
     groups = len(state["group_names"])
-    if any(len(row) != groups for row in state["lr"]):
+    if any(not isinstance(row, (list, tuple)) or len(row) != groups for row in state["lr"]):
         raise ValueError(f"state: every 'lr' row must have one entry per group ({groups})")
+    _check_numbers(state)
     values = state.get("values", {})
     if not isinstance(values, dict) or any(
             not isinstance(rows, (list, tuple)) or len(rows) != n

@@ -64,7 +64,8 @@ def glue(name: str, value: Any, fmt: str | Callable[[Any], str] | None = None,
     The text pasted into the page is ``fmt.format(value)``, ``fmt(value)`` when ``fmt`` is a
     function (such as :func:`words`), or ``str(value)``; the
     exact value travels in the output's metadata, where ``tests/notebooks.py`` reads it.
-    Returns ``value``, so a cell can glue and use a number in one line.
+    Outside IPython (a plain script) it prints ``name: text`` instead. Returns ``value``,
+    so a cell can glue and use a number in one line.
 
     Example::
 
@@ -83,8 +84,13 @@ def glue(name: str, value: Any, fmt: str | Callable[[Any], str] | None = None,
         text = fmt.format(value)
     json.dumps(_jsonable(value))  # fail here, not in the test, if it cannot be stored
     try:
+        from IPython import get_ipython
         from IPython.display import display as ipy_display
-    except ImportError:  # plain python: nothing to record into
+    except ImportError:  # plain python without IPython: nothing to record into
+        get_ipython = None
+    if get_ipython is None or get_ipython() is None:
+        # a plain script: no notebook records the value; show the text a reader would see
+        print(f"{name}: {text}")
         return value
     prefix = "" if display else GLUE_PREFIX
     metadata = {"scrapbook": {"name": name, "mime_prefix": prefix},

@@ -17,7 +17,17 @@ in momentum schedules, whose values are absolute momenta (or Adam beta1).
 
 Arguments counted in epochs convert to updates with :func:`epochs`
 (``step(epochs(30, steps_per_epoch))``), and :class:`per_epoch` holds a schedule constant within
-each epoch, as torch's per-epoch stepping does.
+each epoch, as torch's per-epoch stepping does. Any count may also be given relative to the run
+(:class:`RunLength`): :func:`of_run` (a fraction of the run's updates), :func:`rest` (to the
+end of the run) and :func:`epochs` without ``steps_per_epoch``; ``lrnotes.fit`` resolves them
+against its own updates per process (:meth:`Schedule.resolve` does it by hand), so
+``warmup(cosine(rest()), steps=of_run(0.05))`` is right on any run length, under ``torchrun``
+and with gradient accumulation.
+
+Warmup: :class:`warmup` comes *before* its schedule by default (the schedule sees local time),
+so ``warmup(cosine(T - W), steps=W)`` and ``warmup(cosine(rest()), steps=W)`` are HF's
+``get_cosine_schedule_with_warmup(W, T)``; ``prefix=False`` lays it over the schedule's first
+``W`` updates instead (timm's default), keeping milestones where they are.
 
 :func:`attach` runs schedules on an optimizer: the lr, and any other numeric param-group value
 (``{"lr": ..., "weight_decay": ..., "betas": (..., None)}``), written in place where the value is
@@ -74,8 +84,12 @@ __all__ = [
     "plateau",
     "extended",
     "epochs",
+    "of_run",
+    "rest",
+    "RunLength",
     "attach",
     "ScheduledLR",
+    "DetachedError",
 ]
 
 _AFTER = ("hold", "cycle", "raise")
@@ -157,6 +171,178 @@ def _schedule(name: str, value: Any) -> Schedule:
     return value
 
 
+# --- lengths relative to the run ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunLength:
+    """A count of updates given relative to the run, resolved when the run's length is known.
+
+    Three kinds, made by :func:`of_run`, :func:`rest` and :func:`epochs` (without
+    ``steps_per_epoch``): ``of_run(f)`` is ``round(f * T)`` updates (Python's round, at
+    least 1 for ``f > 0``), ``T`` the run's updates (per process, after accumulation: what ``fit``
+    counts); ``epochs(n)`` is ``n * steps_per_epoch`` updates; ``rest()`` is every update
+    from where its part starts to the end of the run (inside ``warmup(s, steps=W)``:
+    ``T - W``; in the last part of a ``join``: ``T`` minus its boundary). Any count argument
+    of a schedule (``total_steps``, ``steps``, ``warmup_steps``, ``boundaries``, ...) takes
+    one. A schedule holding one is *unresolved*: it cannot be evaluated until
+    :meth:`Schedule.resolve` (or ``fit``) gives it the run.
+
+    Example::
+
+        s = warmup(cosine(rest()), steps=of_run(0.05))       # HF's cosine-with-warmup
+        s.resolve(total_steps=1000)                           # warmup(cosine(950), steps=50)
+    """
+
+    kind: str
+    value: float = 1.0
+
+    def __post_init__(self) -> None:
+        _choice("kind", self.kind, ("fraction", "epochs", "rest"))
+        _set(self, value=_float("value", self.value))
+
+    def __repr__(self) -> str:
+        if self.kind == "rest":
+            return "rest()"
+        return f"of_run({self.value!r})" if self.kind == "fraction" else f"epochs({self.value!r})"
+
+    def updates(self, remaining: int, total: int, steps_per_epoch: int | None) -> int:
+        """The number of updates this length stands for in a run of ``total`` updates, in a
+        part that has ``remaining`` updates left to the run's end."""
+        if self.kind == "rest":
+            return remaining
+        if self.kind == "fraction":  # a part of the run is at least one update
+            return max(1, round(self.value * total)) if self.value > 0 else 0
+        if steps_per_epoch is None:
+            raise ValueError(f"{self!r}: the updates per epoch are not known (a loader without "
+                             "len()); give this length in updates")
+        return epochs(self.value, steps_per_epoch)
+
+
+def of_run(fraction: float) -> RunLength:
+    """A length of ``round(fraction * T)`` updates (at least 1 for a fraction > 0), ``T`` the
+    updates of the run (see :class:`RunLength`).
+
+    Example::
+
+        warmup(cosine(rest()), steps=of_run(0.05))   # 5 % of the run warms up
+    """
+    return RunLength("fraction", fraction)
+
+
+def rest() -> RunLength:
+    """The updates from where this part starts to the end of the run (see :class:`RunLength`).
+
+    Example::
+
+        join([constant(1.0), cosine(rest())], boundaries=[epochs(2)])   # cosine after epoch 2
+    """
+    return RunLength("rest")
+
+
+def _count(name: str, value: Any, minimum: int) -> int | RunLength:
+    """A count argument of a schedule: an int (see :func:`_int`) or a :class:`RunLength`."""
+    return value if isinstance(value, RunLength) else _int(name, value, minimum)
+
+
+def _known_pairs(values: tuple[Any, ...]) -> list[tuple[int, int]]:
+    """Consecutive pairs of ints (pairs with a :class:`RunLength` are checked on resolution)."""
+    return [(a, b) for a, b in itertools.pairwise(values)
+            if not isinstance(a, RunLength) and not isinstance(b, RunLength)]
+
+
+def _run_lengths(schedule: Schedule) -> list[RunLength]:
+    """Every :class:`RunLength` in ``schedule`` and its parts."""
+    found = []
+    for field in dataclasses.fields(schedule):
+        value = getattr(schedule, field.name)
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, RunLength):
+                found.append(item)
+            elif isinstance(item, Schedule):
+                found.extend(_run_lengths(item))
+    return found
+
+
+def _resolve(schedule: Schedule, remaining: int, total: int, spe: int | None) -> Schedule:
+    """``schedule`` with its run lengths as counts, for a part with ``remaining`` updates."""
+    if not _run_lengths(schedule):
+        return schedule
+
+    def count(value: Any, left: int = remaining) -> Any:
+        return value.updates(left, total, spe) if isinstance(value, RunLength) else value
+
+    if isinstance(schedule, warmup):
+        steps = count(schedule.steps)
+        left = remaining - steps if schedule.prefix else remaining
+        return warmup(_resolve(schedule.schedule, left, total, spe), steps, schedule.start,
+                      schedule.prefix)
+    if isinstance(schedule, join):
+        bounds = tuple(count(b) for b in schedule.boundaries)
+        ends = (*bounds, None)
+        offsets = (0, *bounds)
+        parts = tuple(_resolve(part, (remaining if end is None else end) - start, total, spe)
+                      for part, start, end in zip(schedule.parts, offsets, ends, strict=True))
+        return join(parts, bounds)
+    if isinstance(schedule, per_epoch):
+        size = count(schedule.steps_per_epoch)
+        if not isinstance(size, int) or size < 1:
+            return per_epoch(schedule.schedule, size)  # its own check names the value
+        inner = _resolve(schedule.schedule, -(-remaining // size), -(-total // size), 1)
+        return per_epoch(inner, size)
+    changes: dict[str, Any] = {}
+    for field in dataclasses.fields(schedule):
+        value = getattr(schedule, field.name)
+        if isinstance(value, RunLength):
+            changes[field.name] = count(value)
+        elif isinstance(value, Schedule):
+            changes[field.name] = _resolve(value, remaining, total, spe)
+        elif isinstance(value, tuple):
+            changes[field.name] = tuple(
+                count(v) if isinstance(v, RunLength) else
+                _resolve(v, remaining, total, spe) if isinstance(v, Schedule) else v
+                for v in value)
+    return dataclasses.replace(schedule, **changes)
+
+
+def _unresolved_error(schedule: Schedule) -> ValueError:
+    return ValueError(f"{schedule!r} has lengths relative to the run "
+                      f"({', '.join(sorted({repr(r) for r in _run_lengths(schedule)}))}): "
+                      "resolve it with .resolve(total_steps, steps_per_epoch), or pass its "
+                      "scheduler to lrnotes.fit, which resolves it against the run")
+
+
+_MAX_DEPTH = 300  # wrappers in wrappers: far more than any real schedule, far below recursion
+
+
+def _nested(schedule: Schedule) -> None:
+    """Record how deeply ``schedule`` nests (1 + its deepest part); refuse more than
+    ``_MAX_DEPTH`` levels with a ValueError instead of a RecursionError later."""
+    depth = 1 + max((getattr(child, "_depth", 0) for _, child in _children(schedule)),
+                    default=0)
+    if depth > _MAX_DEPTH:
+        raise ValueError(f"schedule is nested too deeply: {depth} levels of warmup, join, "
+                         f"per_epoch or extended (at most {_MAX_DEPTH})")
+    object.__setattr__(schedule, "_depth", depth)
+
+
+def _data_depth(data: Any) -> int:
+    """How deeply :meth:`Schedule.to_dict` data nests schedules (iteratively: no recursion)."""
+    deepest, stack = 0, [(data, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            if "schedule" in item and "args" in item:
+                depth += 1
+                deepest = max(deepest, depth)
+            if depth > _MAX_DEPTH + 1:
+                break
+            stack.extend((value, depth) for value in item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((value, depth) for value in item)
+    return deepest
+
+
 # --- the base class --------------------------------------------------------------------------
 
 
@@ -184,13 +370,40 @@ class Schedule:
 
     def __call__(self, t: int) -> float:
         """The multiplier for optimizer update ``t`` (an integer >= 0)."""
+        if _run_lengths(self):
+            raise _unresolved_error(self)
         times = np.array([_int("t", t, 0, _T_MAX)], dtype=np.int64)
         return float(_checked(self, times, _evaluate(self, times))[0])
 
     def values(self, n: int) -> np.ndarray:
         """The multipliers for updates ``t = 0, 1, ..., n - 1`` as a float64 array."""
+        if _run_lengths(self):
+            raise _unresolved_error(self)
         times = np.arange(_int("n", n, 0, _T_MAX), dtype=np.int64)
         return _checked(self, times, _evaluate(self, times))
+
+    def resolve(self, total_steps: int, steps_per_epoch: int | None = None) -> Schedule:
+        """This schedule for a run of ``total_steps`` updates: every :class:`RunLength`
+        (``of_run``, ``rest``, ``epochs``) replaced by its count; itself if it has none.
+
+        The counts are checked as the constructors check them, naming the run's length.
+
+        Example::
+
+            warmup(cosine(rest()), steps=of_run(0.1)).resolve(100)   # warmup(cosine(90), 10)
+            cosine(epochs(3)).resolve(300, steps_per_epoch=50)       # cosine(150)
+        """
+        total = _int("total_steps", total_steps, 1)
+        spe = None if steps_per_epoch is None else _int("steps_per_epoch", steps_per_epoch, 1)
+        try:
+            return _resolve(self, total, total, spe)
+        except (TypeError, ValueError) as error:
+            per = "" if spe is None else f", {spe} per epoch"
+            raise ValueError(f"{self!r} for a run of {total} updates{per}: {error}") from None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Schedule:
+        """A schedule is immutable: a copy is itself (and a deep one costs no recursion)."""
+        return self
 
     def _eval(self, t: np.ndarray) -> np.ndarray:
         """Multipliers at the times ``t >= 0``; NaN where ``after="raise"`` is exceeded.
@@ -222,6 +435,9 @@ class Schedule:
         if not isinstance(data, Mapping):
             raise TypeError(f"data must be a dict from Schedule.to_dict(), got "
                             f"{type(data).__name__} {data!r}")
+        if _data_depth(data) > _MAX_DEPTH + 1:  # the innermost, a plain schedule, counts too
+            raise ValueError(f"data: the schedule is nested too deeply (more than {_MAX_DEPTH} "
+                             "levels)")
         name = data.get("schedule")
         if not isinstance(name, str) or name not in Schedule._registry:
             raise ValueError(f"data must come from Schedule.to_dict(); unknown schedule {name!r}")
@@ -240,6 +456,8 @@ class Schedule:
 
 def _evaluate(schedule: Schedule, t: np.ndarray) -> np.ndarray:
     """``schedule._eval(t)``; an overflow gives inf quietly, for :func:`_checked` to report."""
+    if _run_lengths(schedule):
+        raise _unresolved_error(schedule)
     with np.errstate(over="ignore", invalid="ignore"):
         return schedule._eval(t)
 
@@ -252,6 +470,8 @@ def _registry_name(cls: type) -> str:
 
 
 def _to_data(value: Any) -> Any:
+    if isinstance(value, RunLength):
+        return {"run_length": value.kind, "value": value.value}
     if isinstance(value, Schedule):
         return value.to_dict()
     if isinstance(value, tuple):
@@ -260,6 +480,8 @@ def _to_data(value: Any) -> Any:
 
 
 def _from_data(value: Any) -> Any:
+    if isinstance(value, Mapping) and set(value) == {"run_length", "value"}:
+        return RunLength(value["run_length"], value["value"])
     if isinstance(value, Mapping):
         return Schedule.from_dict(value)
     if isinstance(value, list):
@@ -362,7 +584,7 @@ class linear(Schedule):
 
     def __post_init__(self) -> None:
         _set(self, start=_float("start", self.start), end=_float("end", self.end),
-             steps=_int("steps", self.steps, 1), after=_choice("after", self.after, _AFTER))
+             steps=_count("steps", self.steps, 1), after=_choice("after", self.after, _AFTER))
 
     def _eval(self, t: np.ndarray) -> np.ndarray:
         def formula(t: np.ndarray) -> np.ndarray:
@@ -394,7 +616,7 @@ class step(Schedule):
     gamma: float = 0.1
 
     def __post_init__(self) -> None:
-        _set(self, step_size=_int("step_size", self.step_size, 1),
+        _set(self, step_size=_count("step_size", self.step_size, 1),
              gamma=_float("gamma", self.gamma))
 
     def _eval(self, t: np.ndarray) -> np.ndarray:
@@ -418,9 +640,9 @@ class multistep(Schedule):
     gamma: float = 0.1
 
     def __post_init__(self) -> None:
-        milestones = tuple(_int("milestones", m, 0) for m in _sequence("milestones",
+        milestones = tuple(_count("milestones", m, 0) for m in _sequence("milestones",
                                                                         self.milestones))
-        if any(b <= a for a, b in itertools.pairwise(milestones)):
+        if any(b <= a for a, b in _known_pairs(milestones)):
             raise ValueError(f"milestones must be strictly increasing, got {list(milestones)}")
         _set(self, milestones=milestones, gamma=_float("gamma", self.gamma))
 
@@ -471,7 +693,7 @@ class polynomial(Schedule):
     after: str = "hold"
 
     def __post_init__(self) -> None:
-        _set(self, total_steps=_int("total_steps", self.total_steps, 1),
+        _set(self, total_steps=_count("total_steps", self.total_steps, 1),
              power=_float("power", self.power), final=_float("final", self.final),
              after=_choice("after", self.after, _AFTER))
 
@@ -508,7 +730,7 @@ class cosine(Schedule):
     after: str = "hold"
 
     def __post_init__(self) -> None:
-        _set(self, total_steps=_int("total_steps", self.total_steps, 1),
+        _set(self, total_steps=_count("total_steps", self.total_steps, 1),
              final=_float("final", self.final), after=_choice("after", self.after, _AFTER))
 
     def _eval(self, t: np.ndarray) -> np.ndarray:
@@ -548,7 +770,7 @@ class warm_restarts(Schedule):
     final: float = 0.0
 
     def __post_init__(self) -> None:
-        _set(self, period=_int("period", self.period, 1),
+        _set(self, period=_count("period", self.period, 1),
              period_mult=_float("period_mult", self.period_mult, 1.0),
              decay=_float("decay", self.decay), final=_float("final", self.final))
 
@@ -600,11 +822,11 @@ class cyclic(Schedule):
 
     def __post_init__(self) -> None:
         _set(self, low=_float("low", self.low), high=_float("high", self.high),
-             half_cycle=_int("half_cycle", self.half_cycle, 1),
+             half_cycle=_count("half_cycle", self.half_cycle, 1),
              mode=_choice("mode", self.mode, ("triangular", "triangular2", "exp_range")),
              gamma=_float("gamma", self.gamma))
         if self.half_cycle_down is not None:
-            _set(self, half_cycle_down=_int("half_cycle_down", self.half_cycle_down, 1))
+            _set(self, half_cycle_down=_count("half_cycle_down", self.half_cycle_down, 1))
 
     def momentum(self, high: float = 0.9, low: float = 0.8) -> cyclic:
         """The matching momentum (or Adam beta1) schedule, in absolute values, not multipliers.
@@ -690,14 +912,15 @@ class one_cycle(Schedule):
     after: str = "hold"
 
     def __post_init__(self) -> None:
-        n = _int("total_steps", self.total_steps, 2)
+        n = _count("total_steps", self.total_steps, 2)
         p = _float("peak_at", self.peak_at)
         if not 0.0 < p < 1.0:
             raise ValueError(f"peak_at must be in (0, 1), got {p}")
-        if p * n - 1 <= 0:
+        if not isinstance(n, RunLength) and p * n - 1 <= 0:
             raise ValueError(f"peak_at * total_steps must be > 1 so the rise has a step, got "
                              f"peak_at={p}, total_steps={n}")
-        if _bool("three_phase", self.three_phase) and 2 * p * n - 2 >= n - 1:
+        if _bool("three_phase", self.three_phase) and not isinstance(n, RunLength) \
+                and 2 * p * n - 2 >= n - 1:
             raise ValueError(f"peak_at must be < (total_steps + 1) / (2 * total_steps) with "
                              f"three_phase=True, got peak_at={p}, total_steps={n}")
         _set(self, total_steps=n, peak_at=p, start=_float("start", self.start),
@@ -788,10 +1011,10 @@ class wsd(Schedule):
     after: str = "hold"
 
     def __post_init__(self) -> None:
-        n = _int("total_steps", self.total_steps, 1)
-        w = _int("warmup_steps", self.warmup_steps, 0)
-        d = _int("decay_steps", self.decay_steps, 1)
-        if w + d > n:
+        n = _count("total_steps", self.total_steps, 1)
+        w = _count("warmup_steps", self.warmup_steps, 0)
+        d = _count("decay_steps", self.decay_steps, 1)
+        if not any(isinstance(v, RunLength) for v in (n, w, d)) and w + d > n:
             raise ValueError(f"warmup_steps + decay_steps must be <= total_steps, got "
                              f"warmup_steps={w}, decay_steps={d}, total_steps={n}")
         _set(self, total_steps=n, warmup_steps=w, decay_steps=d,
@@ -836,7 +1059,7 @@ class inverse_sqrt(Schedule):
     warmup_steps: int
 
     def __post_init__(self) -> None:
-        _set(self, warmup_steps=_int("warmup_steps", self.warmup_steps, 1))
+        _set(self, warmup_steps=_count("warmup_steps", self.warmup_steps, 1))
 
     def _eval(self, t: np.ndarray) -> np.ndarray:
         n = t.astype(np.float64) + 1.0  # t + 1 in int64 would overflow at t = 2**63 - 1
@@ -845,36 +1068,52 @@ class inverse_sqrt(Schedule):
 
 @dataclass(frozen=True)
 class warmup(Schedule):
-    """Linear warmup for ``steps`` updates before ``schedule``, which then sees local time.
+    """Linear warmup for ``steps`` updates, then ``schedule``: before it (the default) or over
+    its first updates (``prefix=False``).
 
-    With ``peak = schedule(0)``: ``s(t) = start + (peak - start) * t / steps`` for ``t < steps``
-    and ``s(t) = schedule(t - steps)`` from ``t = steps`` on (t = 0, 1, 2, ...). By default
-    (``start=None``) the ramp is ``peak * (t + 1) / (steps + 1)``: the same straight line, but
-    the first update already gets ``peak / (steps + 1)`` rather than a wasted lr of 0. Pass
-    ``start=0.0`` for the classic ``t / steps`` ramp. ``start`` is a multiplier of the base lr.
+    ``prefix=True`` (default): the warmup comes *before* ``schedule``, which then sees local
+    time: ``s(t) = schedule(t - steps)`` from ``t = steps`` on, so the run lasts ``steps +
+    schedule's length``. This is HF's ``get_cosine_schedule_with_warmup(num_warmup_steps=W,
+    num_training_steps=T)`` when written ``warmup(cosine(T - W), steps=W)``, or, with the
+    total ``T`` inside, ``warmup(cosine(rest()), steps=W)`` resolved by ``fit``.
+    ``prefix=False``: the warmup *replaces* the first ``steps`` updates of ``schedule``, which
+    sees the run's own time: ``s(t) = schedule(t)`` from ``t = steps`` on (timm's default,
+    ``warmup_prefix=False``), so milestones keep their place (``warmup(step(epochs(2)),
+    steps=10, prefix=False)`` drops at the epoch-2 boundary, not 10 updates after it).
+
+    The ramp, for ``t < steps``, rises to ``peak = schedule(0)`` (``prefix=True``) or
+    ``schedule(steps)`` (``prefix=False``, so the lr is continuous at ``steps``):
+    ``s(t) = start + (peak - start) * t / steps``. By default (``start=None``) the ramp is
+    ``peak * (t + 1) / (steps + 1)``: the same straight line, but the first update already gets
+    ``peak / (steps + 1)`` rather than a wasted lr of 0. Pass ``start=0.0`` for the classic
+    ``t / steps`` ramp (HF's). ``start`` is a multiplier of the base lr.
 
     Example::
 
         s = warmup(cosine(total_steps=9500), steps=500)
         s(0), s(499), s(500)         # 1/501, 500/501, 1.0
+        warmup(cosine(10_000), steps=500, prefix=False)(500) == cosine(10_000)(500)   # True
     """
 
     schedule: Schedule
     steps: int
     start: float | None = None
+    prefix: bool = True
 
     def __post_init__(self) -> None:
         _schedule("schedule", self.schedule)
-        _set(self, steps=_int("steps", self.steps, 1))
+        _set(self, steps=_count("steps", self.steps, 1), prefix=_bool("prefix", self.prefix))
         if self.start is not None:
             _set(self, start=_float("start", self.start))
+        _nested(self)
 
     def _eval(self, t: np.ndarray) -> np.ndarray:
         inside = t >= self.steps
         values = np.empty(t.shape)
+        shift = self.steps if self.prefix else 0
         # one evaluation of the inner schedule (its peak and its values), so nesting is linear
-        inner = self.schedule._eval(np.concatenate([np.zeros(1, dtype=t.dtype),
-                                                    t[inside] - self.steps]))
+        top = np.full(1, 0 if self.prefix else self.steps, dtype=t.dtype)
+        inner = self.schedule._eval(np.concatenate([top, t[inside] - shift]))
         peak = inner[0]
         values[inside] = inner[1:]
         ramp = t[~inside].astype(np.float64)
@@ -886,7 +1125,9 @@ class warmup(Schedule):
 
     def _end(self) -> int | None:
         end = self.schedule._end()
-        return None if end is None else self.steps + end
+        if end is None:
+            return None
+        return self.steps + end if self.prefix else max(self.steps, end)
 
 
 @dataclass(frozen=True)
@@ -909,14 +1150,15 @@ class join(Schedule):
 
     def __post_init__(self) -> None:
         parts = tuple(_schedule("parts", part) for part in _sequence("parts", self.parts))
-        boundaries = tuple(_int("boundaries", b, 1)
+        boundaries = tuple(_count("boundaries", b, 1)
                            for b in _sequence("boundaries", self.boundaries))
         if len(parts) != len(boundaries) + 1:
             raise ValueError(f"boundaries must have len(parts) - 1 = {len(parts) - 1} entries, "
                              f"got {len(boundaries)}")
-        if any(b <= a for a, b in itertools.pairwise(boundaries)):
+        if any(b <= a for a, b in _known_pairs(boundaries)):
             raise ValueError(f"boundaries must be strictly increasing, got {list(boundaries)}")
         _set(self, parts=parts, boundaries=boundaries)
+        _nested(self)
 
     def _eval(self, t: np.ndarray) -> np.ndarray:
         offsets = np.asarray((0, *self.boundaries), dtype=np.int64)
@@ -952,7 +1194,8 @@ class per_epoch(Schedule):
 
     def __post_init__(self) -> None:
         _schedule("schedule", self.schedule)
-        _set(self, steps_per_epoch=_int("steps_per_epoch", self.steps_per_epoch, 1))
+        _set(self, steps_per_epoch=_count("steps_per_epoch", self.steps_per_epoch, 1))
+        _nested(self)
 
     def _eval(self, t: np.ndarray) -> np.ndarray:
         return self.schedule._eval(t // self.steps_per_epoch)
@@ -1036,7 +1279,7 @@ class _PlateauState:
     def report(self, metric: float) -> bool:
         """Count one report; True if the level dropped."""
         self.reports += 1
-        if self._is_better(metric):
+        if math.isfinite(metric) and self._is_better(metric):
             self.best, self.num_bad_epochs = metric, 0
         else:
             self.num_bad_epochs += 1
@@ -1088,7 +1331,8 @@ def _active_plateaus(schedule: Schedule, t: float, path: tuple = ()) -> list[tup
     if isinstance(schedule, warmup):
         if t < schedule.steps:
             return []
-        return _active_plateaus(schedule.schedule, t - schedule.steps, (*path, ("schedule", None)))
+        local = t - schedule.steps if schedule.prefix else t
+        return _active_plateaus(schedule.schedule, local, (*path, ("schedule", None)))
     if isinstance(schedule, per_epoch):
         return _active_plateaus(schedule.schedule, t // schedule.steps_per_epoch,
                                 (*path, ("schedule", None)))
@@ -1154,6 +1398,7 @@ class extended(Schedule):
             raise ValueError(f"at must be before the schedule's end ({end}), got at={at}: the "
                              f"schedule already holds its last value there")
         _set(self, at=at, total_steps=total)
+        _nested(self)
 
     def _time(self, t: np.ndarray) -> np.ndarray:
         """The schedule's own time for update ``t``: ``t`` before ``at``, stretched after it."""
@@ -1164,22 +1409,33 @@ class extended(Schedule):
     def _eval(self, t: np.ndarray) -> np.ndarray:
         before = t < self.at
         values = np.empty(t.shape)
-        values[before] = self.schedule._eval(t[before])
-        values[~before] = self.schedule._eval(self._time(t[~before].astype(np.float64)))
+        # each part is evaluated only when it has times: an empty call per level would make
+        # extended(extended(...)) cost 2**depth calls
+        if before.any():
+            values[before] = self.schedule._eval(t[before])
+        if not before.all():
+            values[~before] = self.schedule._eval(self._time(t[~before].astype(np.float64)))
         return values
 
     def _end(self) -> int | None:
         return self.total_steps
 
 
-def epochs(n: float, steps_per_epoch: int) -> int:
+def epochs(n: float, steps_per_epoch: int | None = None) -> Any:
     """Convert ``n`` epochs into a number of updates: ``n * steps_per_epoch`` (must be whole).
+
+    Without ``steps_per_epoch``: a :class:`RunLength` that ``fit`` (or
+    :meth:`Schedule.resolve`) converts with the run's own updates per epoch (per process,
+    after accumulation), so it stays right under ``torchrun`` and with accumulation.
 
     Example::
 
         cosine(total_steps=epochs(90, steps_per_epoch=391))     # 35190 updates
         epochs(0.5, steps_per_epoch=100)                        # 50
+        step(step_size=epochs(30))                              # resolved by fit
     """
+    if steps_per_epoch is None:
+        return RunLength("epochs", n)
     spe = _int("steps_per_epoch", steps_per_epoch, 1)
     count = _float("n (epochs)", n) * spe
     if abs(count - round(count)) > 1e-9 * max(1.0, count):
@@ -1434,12 +1690,23 @@ def _driver(optimizer: Optimizer) -> ScheduledLR | None:
     return None if scheduler is None or scheduler._detached else scheduler
 
 
-def _count_updates(scheduler: ScheduledLR, optimizer: Optimizer) -> Any:
-    """Register the optimizer step hook that counts ``scheduler``'s updates; its handle."""
-    this = weakref.ref(scheduler)
+def _nobody() -> None:
+    return None
 
-    def count_update(opt: Optimizer, *_: Any) -> None:
-        owner = this()
+
+class _UpdateCounter:
+    """The optimizer step hook that counts a :class:`ScheduledLR`'s updates.
+
+    ``counts_updates_for()`` gives the scheduler (or None once it is gone), which lets
+    ``lr_find`` set the hook aside for its trial updates. (An optimizer pickles and deep-copies
+    without its hooks; :class:`ScheduledLR` registers a new counter on its copy.)
+    """
+
+    def __init__(self, scheduler: ScheduledLR | None) -> None:
+        self.counts_updates_for = _nobody if scheduler is None else weakref.ref(scheduler)
+
+    def __call__(self, opt: Optimizer, *_: Any) -> None:
+        owner = self.counts_updates_for()
         # A fused optimizer under a GradScaler is called even when the scaler found an inf; it
         # skips the update itself and flags it in `found_inf` (read here, once).
         found_inf = getattr(opt, "found_inf", None)
@@ -1447,8 +1714,16 @@ def _count_updates(scheduler: ScheduledLR, optimizer: Optimizer) -> Any:
         if owner is not None and not skipped:
             owner._updates += 1
 
-    count_update.counts_updates_for = this  # lets lr_find set it aside for its trials
-    return optimizer.register_step_post_hook(count_update)
+
+def _count_updates(scheduler: ScheduledLR, optimizer: Optimizer) -> Any:
+    """Register the optimizer step hook that counts ``scheduler``'s updates; its handle."""
+    return optimizer.register_step_post_hook(_UpdateCounter(scheduler))
+
+
+class DetachedError(ValueError, RuntimeError):
+    """A call that would write through a :class:`ScheduledLR` after :meth:`ScheduledLR.detach`
+    (``step``, ``report``, ``extend``, ``load_state_dict``). A ``ValueError`` and, as before,
+    a ``RuntimeError``."""
 
 
 class ScheduledLR(LRScheduler):
@@ -1492,8 +1767,9 @@ class ScheduledLR(LRScheduler):
         replace = _bool("replace", replace)
         drives = _drives(optimizer.param_groups, _parse(schedule, momentum))
         for drive in drives:
-            drive.check_ahead(0)
-            drive.plan(0, optimizer.param_groups)
+            if not _run_lengths(drive.schedule):  # else checked when resolved
+                drive.check_ahead(0)
+                drive.plan(0, optimizer.param_groups)
         current = _driver(optimizer)
         if current is not None and not replace:
             raise ValueError(f"optimizer is already driven by a ScheduledLR ({current!r}); two "
@@ -1532,6 +1808,75 @@ class ScheduledLR(LRScheduler):
         return {drive.label: drive.schedule for drive in self._drives}
 
     @property
+    def unresolved(self) -> bool:
+        """True while a schedule has lengths relative to the run (:class:`RunLength`): the
+        lrs are left as they are and ``step()`` raises until :meth:`resolve` (``fit`` calls it)."""
+        return any(_run_lengths(drive.schedule) for drive in self._drives)
+
+    def resolved(self, total_steps: int, steps_per_epoch: int | None = None
+                 ) -> dict[str, Schedule]:
+        """Every driven value's schedule resolved for a run of ``total_steps`` updates
+        (:meth:`Schedule.resolve`); nothing changes.
+
+        Example::
+
+            sched = attach(opt, warmup(cosine(rest()), steps=of_run(0.05)))
+            sched.resolved(1000)["lr"]                  # warmup(cosine(950), steps=50)
+        """
+        return {drive.label: drive.schedule.resolve(total_steps, steps_per_epoch)
+                for drive in self._drives}
+
+    def resolve(self, total_steps: int, steps_per_epoch: int | None = None) -> None:
+        """Resolve the run lengths of every schedule for a run of ``total_steps`` updates
+        (``steps_per_epoch`` per epoch, for :func:`epochs` lengths) and write the values of
+        the current update. ``fit`` calls it with the run's own per-process update count;
+        call it yourself in a loop of your own.
+
+        Example::
+
+            sched = attach(opt, warmup(cosine(rest()), steps=of_run(0.05)))
+            sched.resolve(total_steps=epochs * len(loader))
+        """
+        self._switch(self.resolved(total_steps, steps_per_epoch))
+
+    def _switch(self, schedules: Mapping[str, Schedule]) -> None:
+        """Drive every value with ``schedules[label]`` from the current update on (same base
+        values); everything is checked before anything is written."""
+        t = self.last_epoch
+        drives = []
+        for drive in self._drives:
+            new = schedules[drive.label]
+            same = new == drive.schedule
+            drives.append(drive if same else _Drive(drive.label, new, drive.targets,
+                                                    drive.bases))
+        self._install(drives, t)
+
+    def rebase(self, factor: float) -> None:
+        """Multiply every group's base lr by ``factor`` (> 0) and rewrite the lr of the current
+        update: the schedule's shape and the ratios between groups stay. See
+        :meth:`lrnotes.finder.LRFindResult.apply`.
+
+        Example::
+
+            sched.rebase(2.0)          # the whole schedule at twice the lr
+        """
+        factor = _float("factor", factor)
+        if not factor > 0:
+            raise ValueError(f"factor must be > 0, got {factor}")
+        lr = self._drives[0]
+        new = _Drive(lr.label, lr.schedule, lr.targets, [b * factor for b in lr.bases],
+                     lr.states)
+        writes = [] if self.unresolved else new.plan(self.last_epoch, self.optimizer.param_groups)
+        self._drives[0] = new
+        self.base_lrs = list(new.bases)
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
+            group["initial_lr"] = base
+            if not writes:  # unresolved: the lr stays the base lr until resolved
+                _put(group, "lr", None, base)
+        if writes:
+            self._write(writes)
+
+    @property
     def reads_metric(self) -> bool:
         """True if a :class:`plateau` part waits for :meth:`report`."""
         return any(drive.states for drive in self._drives)
@@ -1542,13 +1887,24 @@ class ScheduledLR(LRScheduler):
         """Move to the current update (``count="updates"``) or to the next one (``"calls"``)."""
         if epoch is not None:
             raise ValueError("epoch must be None: ScheduledLR counts optimizer updates itself")
-        if self._detached:
-            raise RuntimeError("this ScheduledLR was detached from its optimizer; attach a new one")
+        self._check_attached("step")
+        if self.unresolved:
+            if self._step_count == 0:  # LRScheduler.__init__'s first step: the lrs stay
+                self._step_count, self.last_epoch = 1, 0
+                self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+                return
+            raise _unresolved_error(self.schedule)
         t = self._updates if self.count == "updates" else self.last_epoch + 1
         writes = self._plan(t)  # checked before anything changes
         self._step_count += 1
         self.last_epoch = t
         self._write(writes)
+
+    def _check_attached(self, what: str) -> None:
+        """Refuse a call that would write to the optimizer once this scheduler is detached."""
+        if self._detached:
+            raise DetachedError(f"{what}: this ScheduledLR was detached from its optimizer "
+                                "(another may drive it now); attach a new one")
 
     def get_lr(self) -> list[float | torch.Tensor]:
         """The lrs of update ``last_epoch``: ``base_lr * schedule(last_epoch)`` per group."""
@@ -1564,6 +1920,16 @@ class ScheduledLR(LRScheduler):
                              "param groups")
         return [write for drive in self._drives for write in drive.plan(t, groups)]
 
+    def _install(self, drives: list[_Drive], t: int) -> None:
+        """Check the new drives at ``t`` and ahead, then make them current and write update
+        ``t``'s values (nothing changes if a check fails)."""
+        for drive in drives:
+            drive.check_ahead(t)
+        writes = [write for drive in drives
+                  for write in drive.plan(t, self.optimizer.param_groups)]
+        self._drives = drives
+        self._write(writes)
+
     def _write(self, writes: list[tuple[dict, str, Any, float]]) -> None:
         for group, key, index, value in writes:
             _put(group, key, index, value)
@@ -1575,23 +1941,28 @@ class ScheduledLR(LRScheduler):
 
         Only the :class:`plateau` parts that drive the next update (``t = last_epoch``) count
         it; a reduction is written at once, as torch's ``ReduceLROnPlateau.step(metric)`` does.
-        A tensor metric is read once (one device-to-host copy per report).
+        A tensor metric is read once (one device-to-host copy per report). A bool is refused. A
+        non-finite metric (NaN, an infinity) counts as a report without improvement: it never
+        becomes the best, so a run whose loss diverges has its lr reduced after ``patience``
+        such reports, and one ``-inf`` cannot block every later improvement.
 
         Example::
 
             sched = attach(opt, join([warmup(constant(1.0), 100), plateau(patience=3)], [100]))
             sched.report(val_loss)
         """
+        self._check_attached("report")
         if not self.reads_metric:
             raise ValueError(f"report: no plateau part in {self.schedules}; nothing reads a metric")
-        if isinstance(metric, torch.Tensor) and metric.numel() == 1:
+        if isinstance(metric, torch.Tensor) and metric.numel() == 1 and metric.dtype != torch.bool:
             value = float(metric)
         elif _is_real(metric):
             value = float(metric)
         else:
-            raise TypeError(f"metric must be a number or a one-element tensor, got "
+            raise TypeError(f"metric must be a number or a one-element tensor (not a bool), got "
                             f"{type(metric).__name__} {metric!r}")
         t = self.last_epoch
+        self._plan(t)  # the param groups still fit: checked before any plateau state moves
         dropped = [drive for drive in self._drives
                    if any([drive.states[path].report(value)
                            for path in _active_plateaus(drive.schedule, t)])]
@@ -1613,8 +1984,11 @@ class ScheduledLR(LRScheduler):
             sched.load_state_dict(checkpoint["scheduler"])     # a cosine(10_000) run at t=6000
             sched.extend(total_steps=20_000)                  # same lr now, decays until 20_000
         """
+        self._check_attached("extend")
         t = self.last_epoch
         n = _int("total_steps", total_steps, t + 1)
+        if self.unresolved:
+            raise _unresolved_error(self.schedule)
         end = self.schedule._end()
         if end is None or end <= t:
             state = "has no end" if end is None else f"ended at update {end}"
@@ -1629,12 +2003,7 @@ class ScheduledLR(LRScheduler):
             states = {(("schedule", None), *path): state for path, state in drive.states.items()}
             drives.append(_Drive(drive.label, extended(drive.schedule, t, n), drive.targets,
                                  drive.bases, states))
-        for drive in drives:
-            drive.check_ahead(t)
-        writes = [write for drive in drives
-                  for write in drive.plan(t, self.optimizer.param_groups)]
-        self._drives = drives
-        self._write(writes)
+        self._install(drives, t)
 
     def detach(self) -> None:
         """Stop driving the optimizer (its update counter is removed); ``step()`` then raises.
@@ -1677,6 +2046,7 @@ class ScheduledLR(LRScheduler):
         the driven keys, every schedule, base value and plateau state, and the values of ``t``
         (see :meth:`check_state_dict`).
         """
+        self._check_attached("load_state_dict")
         drives, last_epoch, updates, step_count, writes = self._loaded(state_dict)
         self._drives = drives
         self.last_epoch, self._updates, self._step_count = last_epoch, updates, step_count
@@ -1793,8 +2163,8 @@ class ScheduledLR(LRScheduler):
             raise ValueError("copy.deepcopy: the copy would drive the same optimizer as this "
                              "scheduler; copy the optimizer with it (or detach() this one)")
         hooks = new.optimizer._optimizer_step_post_hooks
-        for key in [k for k, hook in hooks.items()
-                    if getattr(hook, "counts_updates_for", lambda: None)() is self]:
+        for key in [k for k, hook in hooks.items() if isinstance(hook, _UpdateCounter)
+                    and hook.counts_updates_for() in (self, new, None)]:
             del hooks[key]
         new._hook = new._finalizer = None
         if not new._detached:
@@ -1803,6 +2173,22 @@ class ScheduledLR(LRScheduler):
                 new._finalizer = weakref.finalize(new, new._hook.remove)
             _DRIVERS[new.optimizer] = weakref.ref(new)
         return new
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickling, as torch's schedulers pickle: everything but the step hook's handle and
+        its finalizer (a pickled optimizer has no hooks; :meth:`__setstate__` registers the
+        update counter on the unpickled one)."""
+        return {key: value for key, value in self.__dict__.items()
+                if key not in ("_hook", "_finalizer")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._hook = self._finalizer = None
+        if not self._detached:
+            if self.count == "updates":
+                self._hook = _count_updates(self, self.optimizer)
+                self._finalizer = weakref.finalize(self, self._hook.remove)
+            _DRIVERS[self.optimizer] = weakref.ref(self)
 
     def __repr__(self) -> str:
         return f"ScheduledLR({self.schedules}, t={getattr(self, 'last_epoch', None)})"
@@ -1825,6 +2211,10 @@ def attach(optimizer: Optimizer, schedule: Schedule | Mapping[str, Any],
     (lr, weight_decay, eps >= 0; momentum in [0, 1]; betas in [0, 1); any key finite) before
     anything is written; finite schedules are checked whole when attached. Tensor values are
     written in place (``fill_``), so a compiled optimizer step does not recompile.
+
+    A schedule with lengths relative to the run (:func:`of_run`, :func:`rest`, :func:`epochs`
+    without ``steps_per_epoch``) leaves the lrs as they are until :meth:`ScheduledLR.resolve`
+    (``lrnotes.fit`` calls it with the run's updates per process); ``step()`` refuses before.
 
     One scheduler drives an optimizer at a time: attaching a second raises, unless
     ``replace=True`` (the first is detached). See :class:`ScheduledLR` for ``count``,

@@ -18,8 +18,10 @@ The lr recorded for update ``t`` is the one that update used, so a schedule's va
 
 from __future__ import annotations
 
+import numbers
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import nullcontext
 from typing import Any
@@ -31,16 +33,18 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, RandomSampler
 
 from lrnotes import checkpoint as ckpt
+from lrnotes import runplan
+from lrnotes.batch import AMP_MODES, _amp_dtype, _autocast, _call, _split, to_device  # noqa: F401  (public here since 0.1)
 from lrnotes.callbacks import Hooks, RunState, check_callbacks, format_values
 from lrnotes.checkpoint import Position
 from lrnotes.clip import clip_gradients
 from lrnotes.data import loader_generators
+from lrnotes.env import as_device
 from lrnotes.monitor import History, open_writer, read_scheduled, scheduled_keys
 from lrnotes.optim import optimizer_mode
 from lrnotes.progress import progress_bar
 
-AMP_MODES = (None, False, True, "bf16", "fp16")
-STEP_SCHEDULER = ("batch", "epoch")
+STEP_SCHEDULER = runplan.STEP_SCHEDULER
 ON_NAN = ("raise", "skip")
 _CLIP_KEYS = ("max_norm", "max_value", "agc", "norm_type", "error_if_nonfinite", "agc_exclude")
 
@@ -61,25 +65,6 @@ def accuracy(outputs: Tensor, targets: Tensor) -> Tensor:
         history.epochs["val_acc"]
     """
     return (outputs.argmax(dim=-1) == targets).float().mean()
-
-
-def to_device(obj: Any, device: torch.device | str) -> Any:
-    """Move every tensor in ``obj`` (nested tuples, lists, dicts, namedtuples) to ``device``
-    with ``non_blocking=True``; anything else is returned as is.
-
-    Example::
-
-        tokens, lengths = to_device((tokens, lengths), "cuda")
-    """
-    if isinstance(obj, Tensor):
-        return obj.to(device, non_blocking=True)
-    if isinstance(obj, Mapping):
-        return type(obj)({k: to_device(v, device) for k, v in obj.items()})
-    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
-        return type(obj)(*(to_device(v, device) for v in obj))
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(to_device(v, device) for v in obj)
-    return obj
 
 
 def distributed_loader(loader: DataLoader, *, shuffle: bool | None = None, seed: int = 0,
@@ -138,40 +123,6 @@ def _model_device(model: nn.Module) -> torch.device:
     return param.device if param is not None else torch.device("cpu")
 
 
-def _amp_dtype(amp: Any, device: torch.device) -> torch.dtype | None:
-    if amp is None or amp is False:
-        return None
-    if amp is True:
-        return torch.float16 if device.type == "cuda" else torch.bfloat16
-    if isinstance(amp, str) and amp in ("fp16", "bf16"):
-        return torch.float16 if amp == "fp16" else torch.bfloat16
-    raise ValueError(f"amp must be one of {AMP_MODES}, got {amp!r}")
-
-
-def _autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
-    return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
-
-
-def _split(batch: Any, batch_fn: Callable[[Any], tuple[Any, Any]] | None,
-           device: torch.device) -> tuple[Any, Any]:
-    if batch_fn is not None:
-        batch = batch_fn(batch)
-    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
-        raise ValueError("a batch must be an (inputs, targets) pair; pass batch_fn to convert "
-                         f"yours, got {type(batch).__name__}")
-    return to_device(batch[0], device), to_device(batch[1], device)
-
-
-def _call(model: nn.Module, inputs: Any) -> Tensor:
-    """``model(**inputs)`` for a dict, ``model(*inputs)`` for a tuple or list, else
-    ``model(inputs)``."""
-    if isinstance(inputs, Mapping):
-        return model(**inputs)
-    if isinstance(inputs, (tuple, list)):
-        return model(*inputs)
-    return model(inputs)
-
-
 def _batch_size(targets: Any, inputs: Any) -> int:
     """Rows in the batch: the first dim of the first tensor in targets, then inputs."""
     for obj in (targets, inputs):
@@ -193,12 +144,29 @@ def _batch_values(loss: Tensor, outputs: Tensor, targets: Any,
     with torch.no_grad():
         values = [loss.float()]
         for name, fn in metrics.items():
-            value = torch.as_tensor(fn(outputs, targets), dtype=torch.float32, device=loss.device)
+            value = fn(outputs, targets)
+            if not isinstance(value, Tensor) and (
+                    isinstance(value, bool) or not isinstance(value, numbers.Real)):
+                raise TypeError(f"metrics[{name!r}] must return a number or a one-element "
+                                f"tensor, got {type(value).__name__} {value!r:.40}")
+            value = torch.as_tensor(value, dtype=torch.float32, device=loss.device)
             if value.numel() != 1:
                 raise ValueError(f"metrics[{name!r}] must return one number per batch (a 0-d "
                                  f"tensor such as a batch mean), got shape {tuple(value.shape)}")
             values.append(value.reshape(()))
         return torch.stack(values)
+
+
+def _checked_loss(loss: Any) -> Tensor:
+    """``loss_fn``'s value, refused unless it is one number (a mean-reduced loss): checked on
+    the tensor's shape, no host sync."""
+    if not isinstance(loss, Tensor):
+        raise TypeError(f"loss_fn must return a tensor, got {type(loss).__name__}")
+    if loss.numel() != 1 or not loss.is_floating_point():
+        raise ValueError(f"loss_fn must return one floating-point number per batch (e.g. "
+                         f"reduction='mean'), got a {loss.dtype} tensor of shape "
+                         f"{tuple(loss.shape)}")
+    return loss
 
 
 def _length(loader: Iterable[Any], name: str) -> int | None:
@@ -249,7 +217,7 @@ def evaluate(model: nn.Module, loader: Iterable[Any], loss_fn: Callable[[Any, An
         scores["loss"], scores["acc"]
     """
     metrics = _check_metrics(metrics)
-    device = torch.device(device) if device is not None else _model_device(model)
+    device = as_device(device) if device is not None else _model_device(model)
     dtype = _amp_dtype(amp, device)
     was_training = model.training
     model.eval()
@@ -290,6 +258,13 @@ def _clip_kwargs(clip: float | Mapping[str, Any] | None) -> dict[str, Any]:
         if unknown:
             raise ValueError(f"clip: unknown keys {sorted(unknown)}; allowed {list(_CLIP_KEYS)} "
                              "(fit passes scaler and optimizer itself)")
+        if not isinstance(clip.get("error_if_nonfinite", False), bool):
+            raise TypeError(f"clip['error_if_nonfinite'] must be True or False, got "
+                            f"{clip['error_if_nonfinite']!r}")
+        try:  # clip_gradients' own checks, on no parameters: nothing is touched
+            clip_gradients([], **clip)
+        except (ValueError, TypeError) as err:
+            raise type(err)(f"clip: {err}") from None
         return dict(clip)
     if isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0:
         raise ValueError(f"clip must be a max_norm > 0, a dict of clip_gradients arguments, "
@@ -320,6 +295,7 @@ class _Loop:
         self.world = _rank_world()[1]
         self.epoch = 0
         self.unflushed = 0
+        self.first: _FirstBatch | None = None  # set by fit for a fresh run
         self.last_epoch: dict[str, str] = {}  # the bar shows the last epoch's values too
 
     def train_epoch(self, batches: Iterator[Any], n_batches: int | None, *,
@@ -329,6 +305,17 @@ class _Loop:
         ``(sums of [loss, metrics...] * n, samples)``. ``position`` learns, after each
         update, that the run can resume there."""
         self.model.train()
+        try:
+            return self._train_epoch(batches, n_batches, position, start_batch, sums, count)
+        except BaseException:
+            if self.first is not None:  # failed before its first backward: put it back
+                self.first.undo()
+                self.first = None
+            raise
+
+    def _train_epoch(self, batches: Iterator[Any], n_batches: int | None,
+                     position: Position | None, start_batch: int, sums: Tensor | None,
+                     count: int) -> tuple[Tensor | None, int]:
         accum = self.accumulation_steps
         group_loss: Tensor | None = None
         in_group = 0
@@ -342,12 +329,15 @@ class _Loop:
             with self.model.no_sync() if self.ddp and not last else nullcontext():
                 with _autocast(self.device, self.amp_dtype):
                     outputs = _call(self.model, inputs)
-                    loss = self.loss_fn(outputs, targets)
+                    loss = _checked_loss(self.loss_fn(outputs, targets))
+                n = _batch_size(targets, inputs)
+                # loss and metrics are checked before the backward pass changes anything
+                values = _batch_values(loss.detach().float(), outputs.detach(), targets,
+                                       self.metrics) * n
+                self.first = None
                 scaled = loss / k if k > 1 else loss
                 (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
             loss = loss.detach().float()
-            n = _batch_size(targets, inputs)
-            values = _batch_values(loss, outputs.detach(), targets, self.metrics) * n
             sums = values if sums is None else sums + values
             count += n
             group_loss = loss if group_loss is None else group_loss + loss
@@ -431,6 +421,15 @@ class _Loop:
                                   **self.last_epoch}, refresh=False)
 
 
+def _check_callables(loss_fn: Any, batch_fn: Any) -> None:
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a callable (outputs, targets) -> scalar tensor, got "
+                        f"{type(loss_fn).__name__} {loss_fn!r}")
+    if batch_fn is not None and not callable(batch_fn):
+        raise TypeError(f"batch_fn must be a callable batch -> (inputs, targets) or None, got "
+                        f"{type(batch_fn).__name__}")
+
+
 def _check_common(accumulation_steps: int, step_scheduler: str, on_nan: str, log_every: int,
                   scheduler: Any, optimizer: torch.optim.Optimizer) -> None:
     if isinstance(accumulation_steps, bool) or not isinstance(accumulation_steps, int) \
@@ -448,11 +447,106 @@ def _check_common(accumulation_steps: int, step_scheduler: str, on_nan: str, log
 
 
 def _check_reiterable(loader: Iterable[Any] | None, name: str, passes: int) -> None:
-    """A one-shot iterator (a generator) is exhausted after one pass: say so up front."""
-    if loader is not None and passes > 1 and iter(loader) is loader:
+    """A one-shot iterator (a generator) is exhausted after one pass: say so up front. An
+    iterator is recognised by its type, without calling ``iter`` (which would draw from a
+    DataLoader's shuffling generator)."""
+    if loader is not None and passes > 1 and isinstance(loader, Iterator):
         raise ValueError(f"{name} is a one-shot iterator ({type(loader).__name__}), exhausted "
                          f"after one pass; pass a re-iterable loader (a DataLoader, a list) for "
                          f"{passes} epochs")
+
+
+def _check_fit_arguments(model: Any, train_loader: Any, optimizer: Any, loss_fn: Any,
+                         epochs: Any, *, val_loader: Any, scheduler: Any, step_scheduler: Any,
+                         clip: Any, amp: Any, accumulation_steps: Any, metrics: Any, device: Any,
+                         checkpoint: Any, resume: Any, overwrite: Any, writer: Any,
+                         progress: Any, log_every: Any, on_nan: Any, history: Any,
+                         batch_fn: Any) -> tuple[dict[str, Metric], dict[str, Any], torch.device]:
+    """Every check :func:`fit` can make before it changes anything (no forward pass, no random
+    draw, no file touched but the checkpoint folder's probe); returns the normalised
+    ``(metrics, clip arguments, device)``. What only a batch can tell (the loss's and the
+    metrics' shapes, ``batch_fn``'s output) is checked on the first batch, before its
+    backward pass, and a failure there puts back what that batch changed."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got "
+                        f"{type(optimizer).__name__}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+    _check_common(accumulation_steps, step_scheduler, on_nan, log_every, scheduler, optimizer)
+    _check_callables(loss_fn, batch_fn)
+    for name, loader in (("train_loader", train_loader), ("val_loader", val_loader)):
+        if loader is not None and not isinstance(loader, Iterable):
+            raise TypeError(f"{name} must be an iterable of batches (a DataLoader, a list), "
+                            f"got {type(loader).__name__}")
+    if train_loader is None:
+        raise TypeError("train_loader must be an iterable of batches, got None")
+    metrics = _check_metrics(metrics)
+    clip_kwargs = _clip_kwargs(clip)
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True or False, got {type(progress).__name__} "
+                        f"{progress!r}")
+    if history is not None and not isinstance(history, History):
+        raise TypeError(f"history must be a lrnotes History or None, got "
+                        f"{type(history).__name__}")
+    if writer is not None and not hasattr(writer, "add_scalar") \
+            and not isinstance(writer, (str, os.PathLike)):
+        raise TypeError(f"writer must be a SummaryWriter, a log directory or None, got "
+                        f"{type(writer).__name__}")
+    _resume_path(resume, checkpoint, overwrite)
+    if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
+        raise TypeError(f"checkpoint must be a file path, got {type(checkpoint).__name__}")
+    device = as_device(device) if device is not None else _model_device(model)
+    _amp_dtype(amp, device)
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    stepped = [(i, p) for i, g in enumerate(optimizer.param_groups) for p in g["params"]]
+    if not trainable or not any(id(p) in trainable for _, p in stepped):
+        raise ValueError("model: no parameter that the optimizer updates requires grad (all "
+                         "frozen, or the optimizer holds other parameters); nothing would train")
+    if checkpoint is not None:
+        _check_saved_parameters(model, loss_fn, stepped)
+    return metrics, clip_kwargs, device
+
+
+def _check_saved_parameters(model: nn.Module, loss_fn: Any,
+                            stepped: list[tuple[int, Tensor]]) -> None:
+    """A checkpoint saves the model and a loss module: refuse parameters the optimizer updates
+    that live in neither, as they would be lost on resume."""
+    kept = {id(p) for p in model.parameters()}
+    if isinstance(loss_fn, nn.Module):
+        kept |= {id(p) for p in loss_fn.parameters()}
+    lost = [f"param_groups[{i}]: a {tuple(p.shape)} tensor" for i, p in stepped
+            if id(p) not in kept]
+    if lost:
+        raise ValueError(f"optimizer: it updates parameters that are neither in the model nor "
+                         f"in loss_fn, so a checkpoint would not hold them ({', '.join(lost[:5])})"
+                         "; make them part of the model (or of an nn.Module loss_fn)")
+
+
+class _FirstBatch:
+    """What a run's first batch may change before its first backward pass (buffers such as
+    BatchNorm's running statistics, the gradients, the RNG states), put back by :meth:`undo`
+    when that batch fails its checks (the loss's or a metric's shape, ``batch_fn``'s output,
+    an error in the model or the loader)."""
+
+    def __init__(self, model: nn.Module, params: list[Tensor],
+                 generators: list[torch.Generator]) -> None:
+        self.buffers = [(b, b.detach().clone()) for b in model.buffers()]
+        self.modes = [(m, m.training) for m in model.modules()]
+        self.grads = [(p, p.grad) for p in params]
+        self.generators = generators
+        self.rng = ckpt.rng_state(generators)
+
+    @torch.no_grad()
+    def undo(self) -> None:
+        for buffer, saved in self.buffers:
+            buffer.copy_(saved)
+        for module, training in self.modes:
+            module.training = training
+        for p, grad in self.grads:
+            p.grad = grad
+        ckpt.set_rng_state(self.rng, self.generators)
 
 
 def _group_names(optimizer: torch.optim.Optimizer) -> list[str]:
@@ -491,12 +585,16 @@ def train_one_epoch(model: nn.Module, loader: Iterable[Any], optimizer: torch.op
             val = evaluate(model, val_loader, loss_fn)
     """
     _check_common(accumulation_steps, "batch", on_nan, log_every, scheduler, optimizer)
+    _check_callables(loss_fn, batch_fn)
     if isinstance(scheduler, ReduceLROnPlateau):
         raise ValueError("scheduler: ReduceLROnPlateau needs a metric; step it yourself with "
                          "evaluate()'s loss after the epoch")
+    if getattr(scheduler, "unresolved", False):  # it would raise after the first update
+        raise ValueError("scheduler: its schedule has lengths relative to the run; call "
+                         "scheduler.resolve(total_steps) first (fit does it itself)")
     metrics = _check_metrics(metrics)
     n_batches = _length(loader, "loader")
-    device = torch.device(device) if device is not None else _model_device(model)
+    device = as_device(device) if device is not None else _model_device(model)
     dtype = _amp_dtype(amp, device)
     if dtype == torch.float16 and scaler is None:
         scaler = torch.amp.GradScaler(device.type)
@@ -507,6 +605,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable[Any], optimizer: torch.op
                  clip=_clip_kwargs(clip), amp_dtype=dtype, scaler=scaler,
                  accumulation_steps=accumulation_steps, metrics=metrics, batch_fn=batch_fn,
                  on_nan=on_nan, log_every=log_every, history=history)
+    loop.first = _FirstBatch(model, loop.params, loader_generators(loader))
     try:
         sums, count = loop.train_epoch(iter(loader), n_batches)
         loop.flush()
@@ -520,13 +619,14 @@ def train_one_epoch(model: nn.Module, loader: Iterable[Any], optimizer: torch.op
 def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Optimizer,
         loss_fn: Callable[[Any, Any], Tensor], epochs: int, *,
         val_loader: Iterable[Any] | None = None, scheduler: Any = None,
-        step_scheduler: str = "batch", clip: float | Mapping[str, Any] | None = None,
+        step_scheduler: str = "auto", clip: float | Mapping[str, Any] | None = None,
         amp: bool | str | None = None, accumulation_steps: int = 1,
         metrics: Mapping[str, Metric] | None = None, device: torch.device | str | None = None,
         checkpoint: str | os.PathLike | None = None, resume: bool | str | os.PathLike = False,
         overwrite: bool = False, writer: Any = None, progress: bool = True, log_every: int = 50,
         on_nan: str = "raise", history: History | None = None,
         batch_fn: Callable[[Any], tuple[Any, Any]] | None = None,
+        reschedule: str | None = None,
         callbacks: list[Any] | None = None) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`~lrnotes.monitor.History`.
 
@@ -556,10 +656,36 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
             (inputs, targets)``.
         epochs: total number of epochs of the run (>= 1), also when resuming.
         scheduler: a torch ``LRScheduler`` (lrnotes' ``attach`` gives one) bound to
-            ``optimizer``, stepped after every update (``step_scheduler="batch"``) or
-            every epoch (``"epoch"``). ``ReduceLROnPlateau`` is always stepped once per
-            epoch with the validation loss (the training loss without ``val_loader``); a
-            schedule with a ``plateau`` part gets the same metric through
+            ``optimizer``. A schedule's lengths given relative to the run (``S.of_run``,
+            ``S.rest``, ``S.epochs(n)``) are resolved against this run's updates per
+            process (:mod:`lrnotes.runplan`). A schedule that ends more than one update
+            before the run's last update on a decayed value, or after it, gets a
+            :class:`~lrnotes.runplan.ScheduleLengthWarning` naming both lengths.
+        step_scheduler: ``"auto"`` (default), ``"batch"`` (after every optimizer update)
+            or ``"epoch"``. ``"auto"`` steps each kind the way its own idiom means
+            (:func:`lrnotes.runplan.stepping` has the table), and refuses, before any
+            update, the schedulers whose unit it cannot know:
+
+            ===================================  =============================================
+            scheduler                            ``"auto"``
+            ===================================  =============================================
+            ``S.attach`` (ScheduledLR)           per update (``"epoch"`` is refused unless
+                                                 attached with ``count="calls"``)
+            ``OneCycleLR``, ``CyclicLR``         per update (OneCycleLR per epoch only when
+                                                 ``total_steps == epochs``)
+            ``CosineAnnealingLR``, ``LinearLR``  the unit its length (``T_max``,
+            ``ConstantLR``, ``PolynomialLR``,    ``total_iters``, ``T_0``) equals: epochs or
+            ``CosineAnnealingWarmRestarts``      updates of the run; refused otherwise
+            ``StepLR``, ``MultiStepLR``,         per epoch
+            ``ExponentialLR``
+            ``LambdaLR``, ``MultiplicativeLR``,  refused: pass ``"batch"`` or ``"epoch"``
+            ``SequentialLR``,
+            ``ChainedScheduler``, others
+            ``ReduceLROnPlateau``                per epoch with the validation loss (the
+                                                 training loss without ``val_loader``)
+            ===================================  =============================================
+
+            A schedule with a ``plateau`` part gets the same metric through
             ``scheduler.report`` at every epoch's end.
         clip: a ``max_norm`` (> 0) or a dict of :func:`lrnotes.clip.clip_gradients`
             arguments (``max_norm``, ``max_value``, ``agc``, ...). Always applied to
@@ -576,12 +702,19 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
             model, optimizer, scheduler, scaler, history, RNG states (torch, cuda, numpy,
             python, the loader's generators) and the position in the epoch. Checked before
             training: not a directory, writable, and not an existing file unless ``resume``
-            continues from it or ``overwrite=True``. It is a pickle: load only checkpoints
-            you wrote.
+            continues from it or ``overwrite=True``. One run writes a path at a time: the
+            run holds :func:`lrnotes.checkpoint.hold` on it, and a second run on the same
+            path is refused at once (``CheckpointInUse``, naming the holder's pid and
+            host). Only a finite state is written (else the last good file stays, with a
+            ``RuntimeWarning``). An ``nn.Module`` ``loss_fn`` with parameters is saved too;
+            other parameters the optimizer updates outside the model are refused up front.
+            It is a pickle: load only checkpoints you wrote.
         resume: True to continue from ``checkpoint`` when that file exists (a fresh
-            start otherwise), or the path of a checkpoint to continue from. The file is
-            checked against the model, optimizer, scheduler, ``amp`` and loader before
-            anything is loaded; a file that does not fit raises
+            start otherwise), or the path of a checkpoint to continue from. The whole file
+            is checked before anything is loaded: the model, optimizer, scheduler (a
+            ``ScheduledLR``'s whole state), ``amp``, a learnable loss, the counters, and the
+            position against the loader (its length, batch size, and the skip to the saved
+            batch); a file that does not fit raises
             :class:`~lrnotes.checkpoint.CheckpointError` (a ``ValueError``) naming it.
         overwrite: True to start over and replace an existing ``checkpoint`` file.
         writer: a TensorBoard ``SummaryWriter`` or a log directory: gets ``lr/<group>``,
@@ -599,6 +732,13 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
             a GradScaler, gradient) is not finite is skipped and listed in
             ``history.skipped``; this costs one host sync per update.
         history: a History to append to (kept even if ``fit`` raises); default a new one.
+        reschedule: when resuming, what to do if the checkpoint's schedule differs from
+            the one passed (a grown run): None (default) refuses before anything is
+            restored; ``"extend"`` re-times the saved schedule to end at this run's last
+            update (:meth:`~lrnotes.schedules.ScheduledLR.extend`, the lr continuous);
+            ``"replace"`` continues on the passed schedule from the saved update. A
+            checkpoint that already holds every epoch gives a
+            :class:`~lrnotes.runplan.CompletedRunWarning` and trains nothing.
         callbacks: a list of :class:`~lrnotes.callbacks.Callback` objects called at the run's
             start and end, after each update and at each epoch's end (which may stop the
             run): e.g. :class:`~lrnotes.callbacks.EarlyStopping`,
@@ -618,6 +758,12 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
     checkpoint is written (the last epoch's one stays).
 
     KeyboardInterrupt and FloatingPointError carry the history as ``err.history``.
+
+    Validate first, then act: every argument is checked before the first forward pass,
+    random draw or restored byte (TypeError/ValueError naming it). What only a batch can
+    tell (``loss_fn`` returning one number, each metric one number, ``batch_fn`` a pair) is
+    checked on each batch before its backward pass; when the first batch of a fresh run
+    fails, its BatchNorm statistics, gradients and RNG states are put back.
 
     Schedule-free optimizers (``schedulefree.AdamWScheduleFree`` and every optimizer with
     ``train()`` and ``eval()`` methods; see :func:`optimizer_mode`): ``fit`` puts the
@@ -642,18 +788,43 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
         history = fit(model, loader, opt, nn.CrossEntropyLoss(), epochs=3, scheduler=sched)
         history.plot()
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
-    _check_common(accumulation_steps, step_scheduler, on_nan, log_every, scheduler, optimizer)
-    metrics = _check_metrics(metrics)
+    # validate first, then act: nothing below runs before every argument is checked
+    metrics, clip_kwargs, device = _check_fit_arguments(
+        model, train_loader, optimizer, loss_fn, epochs, val_loader=val_loader,
+        scheduler=scheduler, step_scheduler=step_scheduler, clip=clip, amp=amp,
+        accumulation_steps=accumulation_steps, metrics=metrics, device=device,
+        checkpoint=checkpoint, resume=resume, overwrite=overwrite, writer=writer,
+        progress=progress, log_every=log_every, on_nan=on_nan, history=history,
+        batch_fn=batch_fn)
     callbacks = check_callbacks(callbacks)
-    clip_kwargs = _clip_kwargs(clip)
-    resume_path = _resume_path(resume, checkpoint, overwrite)
-    if checkpoint is not None:
-        continues = resume_path is not None and os.path.abspath(os.fspath(resume_path)) \
-            == os.path.abspath(os.fspath(checkpoint))
-        checkpoint = ckpt.check_target(checkpoint, may_exist=continues or overwrite)
-    device = torch.device(device) if device is not None else _model_device(model)
+    runplan.check_reschedule(reschedule)
+    rank = _rank_world()[0]
+    target = None if checkpoint is None else ckpt.check_target(checkpoint, may_exist=True)
+    # one writer per checkpoint path, for the whole run (rank 0 is the only writer)
+    with ckpt.hold(target) if target is not None and rank == 0 else nullcontext():
+        resume_path = _resume_path(resume, checkpoint, overwrite)
+        if checkpoint is not None:  # inside the lock: another run may have written it since
+            continues = resume_path is not None and os.path.abspath(os.fspath(resume_path)) \
+                == target
+            checkpoint = ckpt.check_target(checkpoint, may_exist=continues or overwrite)
+        return _run(model, train_loader, optimizer, loss_fn, epochs, val_loader=val_loader,
+                    scheduler=scheduler, step_scheduler=step_scheduler, clip_kwargs=clip_kwargs,
+                    amp=amp, accumulation_steps=accumulation_steps, metrics=metrics,
+                    device=device, checkpoint=checkpoint, resume_path=resume_path,
+                    writer=writer, progress=progress, log_every=log_every, on_nan=on_nan,
+                    history=history, batch_fn=batch_fn, callbacks=callbacks,
+                    reschedule=reschedule)
+
+
+def _run(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Optimizer,
+         loss_fn: Callable[[Any, Any], Tensor], epochs: int, *, val_loader: Iterable[Any] | None,
+         scheduler: Any, step_scheduler: str, clip_kwargs: dict[str, Any], amp: Any,
+         accumulation_steps: int, metrics: dict[str, Metric], device: torch.device,
+         checkpoint: str | None, resume_path: str | os.PathLike | None, writer: Any,
+         progress: bool, log_every: int, on_nan: str, history: History | None,
+         batch_fn: Callable[[Any], tuple[Any, Any]] | None, callbacks: list[Any],
+         reschedule: str | None) -> History:
+    """:func:`fit` after its arguments were checked, holding the checkpoint path."""
     dtype = _amp_dtype(amp, device)
     rank, world = _rank_world()
     model.to(device)
@@ -665,6 +836,8 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
                          "when an epoch ends)")
     if val_loader is not None:
         _length(val_loader, "val_loader")
+    lr_plan = runplan.plan(scheduler, step_scheduler,
+                           runplan.updates_per_epoch(n_batches, accumulation_steps), epochs)
     history = history if history is not None else History()
     if not history.group_names:
         history.group_names = _group_names(optimizer)
@@ -676,24 +849,37 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
                    epoch_keys=_epoch_keys(metrics, val_loader, history.group_names))
     hooks = Hooks(callbacks, run)
 
-    # resume: read and check the checkpoint against everything before loading any of it
+    # resume: read and check the whole checkpoint (every object, the position against the
+    # loader, the counters) before the first byte of it is restored
     state = None
     if resume_path is not None:
         state = ckpt.load(resume_path, map_location="cpu")
         ckpt.verify(state, resume_path, model=net, optimizer=optimizer, scheduler=scheduler,
                     scaler=scaler, history=history, generators=generators,
-                    batches_per_epoch=n_batches, epochs=epochs, callbacks=hooks)
+                    batches_per_epoch=n_batches, epochs=epochs,
+                    batch_size=_loader_batch_size(train_loader), loss_fn=loss_fn,
+                    callbacks=hooks)
+        runplan.check_resume(state, resume_path, scheduler, lr_plan, reschedule, epochs)
     start_epoch = 0 if state is None else state["epoch"]
     _check_reiterable(train_loader, "train_loader", epochs - start_epoch)
     _check_reiterable(val_loader, "val_loader", epochs - start_epoch)
+    position = ckpt.Position(generators, track=checkpoint is not None and world == 1,
+                             batches_per_epoch=n_batches)
+    opened = None
+    if state is not None and start_epoch < epochs:
+        # skip to the saved batch first: a loader too short for it refuses here, with nothing
+        # restored (and the RNG states put back)
+        _set_epoch(train_loader, start_epoch)
+        opened = position.open(train_loader, start_epoch, state, rank, device)
     run.epoch = start_epoch
     hooks.fit_start()
     if state is not None:
-        ckpt.restore(state, model=net, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
-                     history=history, callbacks=hooks)
+        ckpt.restore(state, resume_path, model=net, optimizer=optimizer, scheduler=scheduler,
+                     scaler=scaler, history=history, loss_fn=loss_fn, callbacks=hooks)
+    runplan.apply(scheduler, lr_plan, resumed=state is not None, reschedule=reschedule)
+    if rank == 0:
+        runplan.warn(lr_plan)
 
-    position = ckpt.Position(generators, track=checkpoint is not None and world == 1,
-                             batches_per_epoch=n_batches)
     writer, own_writer = open_writer(writer) if writer is not None and rank == 0 else (None, False)
     done = 0 if state is None else start_epoch * (n_batches or 0) + state["batch"]
     bar = progress_bar(total=None if n_batches is None else epochs * n_batches,
@@ -701,10 +887,12 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
                        dynamic_ncols=True)
     run.live_bar = not bar.disable
     loop = _Loop(model, optimizer, loss_fn, device, scheduler=scheduler,
-                 per_batch=step_scheduler == "batch" and not plateau, clip=clip_kwargs,
+                 per_batch=lr_plan.stepping == "batch", clip=clip_kwargs,
                  amp_dtype=dtype, scaler=scaler, accumulation_steps=accumulation_steps,
                  metrics=metrics, batch_fn=batch_fn, on_nan=on_nan, log_every=log_every,
                  history=history, writer=writer, bar=bar, hooks=hooks)
+    if state is None:  # a fresh run's first batch puts back what it changed if it fails
+        loop.first = _FirstBatch(net, loop.params, generators)
     optimizer.zero_grad(set_to_none=True)
     try:
         for epoch in range(start_epoch, epochs):
@@ -713,9 +901,11 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
             loop.epoch = epoch
             started = time.perf_counter()
             bar.set_description(f"epoch {epoch + 1}/{epochs}")
-            _set_epoch(train_loader, epoch)
-            batches, sums, count = position.open(train_loader, epoch, state, rank, device)
-            start_batch, state = (0 if state is None else state["batch"]), None
+            if opened is None:
+                _set_epoch(train_loader, epoch)
+            batches, sums, count = opened or position.open(train_loader, epoch, state, rank,
+                                                           device)
+            start_batch, state, opened = (0 if state is None else state["batch"]), None, None
             sums, count = loop.train_epoch(batches, n_batches, position=position,
                                            start_batch=start_batch, sums=sums, count=count)
             loop.flush()
@@ -729,7 +919,7 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
             position.leave()  # the epoch's end: an interrupt resumes from its checkpoint
             if plateau:
                 scheduler.step(values.get("val_loss", values["train_loss"]))
-            elif scheduler is not None and step_scheduler == "epoch":
+            elif lr_plan.stepping == "epoch":
                 scheduler.step()
             if getattr(scheduler, "reads_metric", False):  # an lrnotes plateau part
                 scheduler.report(values.get("val_loss", values["train_loss"]))
@@ -742,13 +932,17 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
             hooks.epoch_end(epoch, {**values, "seconds": history.epochs["seconds"][-1]})
             if checkpoint is not None:
                 _save_epoch(checkpoint, net, optimizer, scheduler, scaler, history, epoch + 1,
-                            n_batches, generators, hooks)
+                            n_batches, generators, hooks, _loader_batch_size(train_loader),
+                            loss_fn)
         hooks.fit_end()
     except KeyboardInterrupt as err:
         err.history = history
         if checkpoint is not None and position.resumable:
-            ckpt.save(ckpt.capture(net, optimizer, scheduler, scaler, history,
-                                   callbacks=hooks.state_dict(), **position.where()), checkpoint)
+            _save_finite(ckpt.capture(net, optimizer, scheduler, scaler, history,
+                                      **position.where(),
+                                      batch_size=_loader_batch_size(train_loader),
+                                      loss_fn=loss_fn, callbacks=hooks.state_dict()),
+                         checkpoint, err)
         raise
     except FloatingPointError as err:
         err.history = history
@@ -814,9 +1008,29 @@ def _log_epoch(writer: Any, loop: _Loop, history: History, values: Mapping[str, 
     loop.bar.set_postfix(loop.last_epoch)
 
 
+def _save_finite(state: dict[str, Any], path: str, err: BaseException | None = None) -> None:
+    """Write ``state`` unless a parameter or optimizer state is not finite: then the last good
+    checkpoint stays, and a warning (and a note on ``err``) says so."""
+    bad = ckpt.nonfinite(state)
+    if not bad:
+        ckpt.save(state, path)
+        return
+    message = (f"checkpoint {path!r} was not written: the state is not finite ({', '.join(bad)}); "
+               "the last finite checkpoint is kept")
+    if err is not None:
+        err.add_note(message)
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def _loader_batch_size(loader: Any) -> int | None:
+    size = getattr(loader, "batch_size", None)
+    return size if isinstance(size, int) and not isinstance(size, bool) else None
+
+
 def _save_epoch(path: str, net: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
                 scaler: torch.amp.GradScaler | None, history: History, epochs_done: int,
-                n_batches: int | None, generators: list[torch.Generator], hooks: Hooks) -> None:
+                n_batches: int | None, generators: list[torch.Generator], hooks: Hooks,
+                batch_size: int | None = None, loss_fn: Any = None) -> None:
     """The checkpoint after ``epochs_done`` epochs, with every rank's RNG states; written by
     rank 0."""
     rank, world = _rank_world()
@@ -825,6 +1039,7 @@ def _save_epoch(path: str, net: nn.Module, optimizer: torch.optim.Optimizer, sch
     if world > 1:
         dist.all_gather_object(rngs, rng)
     if rank == 0:
-        ckpt.save(ckpt.capture(net, optimizer, scheduler, scaler, history, epoch=epochs_done,
-                               batches_per_epoch=n_batches, rng=rngs, epoch_rng=rngs,
-                               callbacks=hooks.state_dict()), path)
+        _save_finite(ckpt.capture(net, optimizer, scheduler, scaler, history, epoch=epochs_done,
+                                  batches_per_epoch=n_batches, rng=rngs, epoch_rng=rngs,
+                                  batch_size=batch_size, loss_fn=loss_fn,
+                                  callbacks=hooks.state_dict()), path)

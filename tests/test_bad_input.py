@@ -30,9 +30,11 @@ from hypothesis import strategies as st
 from torch import nn
 
 import lrnotes
+from lrnotes import checkpoint as ckpt
 from lrnotes import data, models
 from lrnotes import schedules as S
 from lrnotes.finder import LRFindResult
+from lrnotes.monitor import History
 
 matplotlib.use("Agg")
 
@@ -329,7 +331,85 @@ def schedules_case(root: Path):
     return call, lambda: (model_state(model), [g["lr"] for g in optimizer.param_groups])
 
 
+def fit_case(root: Path):
+    """fit on a BatchNorm model: a refused argument leaves the parameters, the running
+    statistics, the gradients, the optimizer, torch's RNG and the loader's generator (issue 24:
+    validate first, then act)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    model(torch.randn(5, 3)).square().sum().backward()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    dataset = torch.utils.data.TensorDataset(torch.randn(8, 3), torch.randint(0, 2, (8,)))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=4, shuffle=True,
+                                         generator=torch.Generator().manual_seed(0))
+
+    def call(**kw):
+        args = dict(loss_fn=nn.CrossEntropyLoss(), epochs=1, val_loader=None, clip=None,
+                    metrics=None, writer=None, progress=False, batch_fn=None, device=None,
+                    accumulation_steps=1, log_every=1, on_nan="raise", step_scheduler="batch",
+                    amp=None, history=None, checkpoint=None)
+        args.update(kw)
+        if isinstance(args["checkpoint"], str) and args["checkpoint"]:
+            args["checkpoint"] = root / args["checkpoint"]
+        lrnotes.fit(model, loader, optimizer, args.pop("loss_fn"), args.pop("epochs"), **args)
+
+    return call, lambda: (model_state(model), optimizer_state(optimizer), torch.get_rng_state(),
+                          loader.generator.get_state(), tree(root))
+
+
+def restore_case(root: Path):
+    """checkpoint.restore with one piece of the payload replaced: refused, naming the file,
+    with nothing restored (issue 24: restore verifies itself)."""
+    torch.manual_seed(0)
+    saved_model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    saved_opt = torch.optim.SGD(saved_model.parameters(), lr=0.1, momentum=0.9)
+    saved_model(torch.randn(5, 3)).square().sum().backward()
+    saved_opt.step()
+    saved_sched = S.attach(saved_opt, S.cosine(10), momentum=S.constant(0.9))
+    state = ckpt.capture(saved_model, saved_opt, saved_sched, None, History(), epoch=1,
+                         rng=[ckpt.rng_state()], epoch_rng=[ckpt.rng_state()])
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = S.attach(optimizer, S.cosine(10), momentum=S.constant(0.9))
+    history = History()
+
+    def call(**kw):
+        ckpt.restore({**state, **kw}, root / "ck.pt", model=model, optimizer=optimizer,
+                     scheduler=sched, history=history)
+
+    return call, lambda: (model_state(model), optimizer_state(optimizer), sched.state_dict(),
+                          history.state_dict())
+
+
+def report_case(root: Path):
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(2))], lr=0.1)
+    sched = S.attach(optimizer, S.join([S.constant(1.0), S.plateau(patience=0)], [1]))
+    history = History()
+    history.record_step(0, [0.1], torch.tensor(1.0), torch.tensor(1.0))
+
+    def call(**kw):  # one call per argument: each must check before it changes anything
+        if "value" in kw:
+            history.record_epoch(value=kw["value"])
+        if "lrs" in kw:
+            history.record_step(1, kw["lrs"], torch.tensor(1.0), torch.tensor(1.0))
+        if "metric" in kw:
+            sched.report(kw["metric"])
+
+    return call, lambda: (sched.state_dict(), history.state_dict(),
+                          [g["lr"] for g in optimizer.param_groups])
+
+
 CASES = [
+    Case("fit", ["loss_fn", "epochs", "val_loader", "clip", "metrics", "writer", "progress",
+                 "batch_fn", "device", "accumulation_steps", "log_every", "on_nan",
+                 "step_scheduler", "amp", "history", "checkpoint"], fit_case, max_int=3),
+    Case("ScheduledLR.report/History", ["metric", "lrs", "value"], report_case),
+    Case("checkpoint.restore", ["model", "optimizer", "scheduler", "history", "epoch", "batch",
+                                "count", "batches_per_epoch", "rng", "epoch_rng",
+                                "scheduler_class", "optimizer_class"], restore_case,
+         names={k: ("ck.pt",) for k in ("model", "optimizer", "scheduler", "history", "epoch",
+                                        "batch", "count", "batches_per_epoch", "rng",
+                                        "epoch_rng", "scheduler_class", "optimizer_class")}),
     Case("clip_gradients", ["parameters", "max_norm", "max_value", "agc", "norm_type",
                             "error_if_nonfinite", "agc_exclude", "optimizer"], clip_case),
     Case("LARS", ["lr", "momentum", "weight_decay", "trust_coefficient", "eps", "nesterov",

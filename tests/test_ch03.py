@@ -73,3 +73,32 @@ def test_exercise_1_the_floor_moves_the_training_loss_more(c):
 def test_exercise_2_restarts_end_higher_in_training_loss(c):
     holds(c["ex2_offset"] <= 7, "three cycles fill the run to within 7 updates")
     above(c["ex2_train"], c["cosine_final_train"], "mean train loss: restarts / cosine")
+
+
+def test_on_mnist1d_glued_verdicts_are_the_results(c):
+    final = c["medium_final"]
+    acc = {name: final[name]["val_acc"] for name in ("step decay", "cosine", "constant")}
+    for values in acc.values():
+        holds(len(values) == c["medium_seeds"] >= 3, "one MNIST-1D run per seed, at least three")
+    diff = statistics.fmean(acc["step decay"]) - statistics.fmean(acc["cosine"])
+    spread = max(statistics.pstdev(acc["step decay"]), statistics.pstdev(acc["cosine"]))
+    close(c["medium_step_minus_cosine"], 100 * diff, "glued step - cosine", abs=1e-9)
+    holds(c["medium_step_cosine_where"] == ("within" if abs(diff) <= spread else "outside"),
+          "glued verdict, step vs cosine")
+    best = max(("step decay", "cosine"), key=lambda n: statistics.fmean(acc[n]))
+    holds(c["medium_better_decay"] == best, "glued better decay")
+
+
+def test_on_mnist1d_a_constant_rate_ends_above_both_decays_on_this_budget(c):
+    final = c["medium_final"]
+    constant = statistics.fmean(final["constant"]["val_acc"])
+    for name in ("step decay", "cosine"):
+        above(constant, statistics.fmean(final[name]["val_acc"]),
+              f"MNIST-1D mean val acc: constant / {name}")
+        below(statistics.fmean(final["constant"]["train_loss"]),
+              statistics.fmean(final[name]["train_loss"]),
+              f"MNIST-1D mean train loss: constant / {name}")
+    holds(c["medium_constant_text"] == "above", "glued text: the constant ends above")
+    for name, values in final.items():
+        for value in values["val_acc"]:
+            above(value, 0.5, f"MNIST-1D run learns ({name})")

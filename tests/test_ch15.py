@@ -106,3 +106,22 @@ def test_an_extended_run_continues_the_lr_and_ends_at_its_new_total(c):
     above(c["extend_lr_grown_after"], c["extend_lr_planned_after"],
           "extended lr one update later / planned (a gentler decay)")
     close(c["extend_lr_end"], 0.0, "extended lr at its new total", abs=1e-12)
+
+
+def test_on_mnist1d_glued_shifts_are_the_results(c):
+    results = c["medium_results"]
+    full_val = results["full recipe"]["val_loss"]
+    holds(len(full_val) == c["medium_seeds"] >= 3, "three MNIST-1D seeds or more")
+    close(c["medium_val_spread"], np.std(full_val), "glued MNIST-1D spread")
+    for name, key in (("no warmup", "warmup"),):
+        shift = (np.mean(results[name]["val_loss"]) - np.mean(full_val)) / np.std(full_val)
+        close(c[f"medium_no_{key}_shift"], shift, f"glued MNIST-1D shift, {name}")
+        holds(c[f"medium_no_{key}_where"] == ("outside" if abs(shift) > 1 else "within"),
+              f"glued verdict, {name}")
+
+
+def test_on_mnist1d_removing_the_warmup_raises_the_validation_loss_beyond_the_spread(c):
+    above(c["medium_no_warmup_shift"], 1.0, "MNIST-1D no-warmup shift of the mean val loss, sd")
+    results = c["medium_results"]
+    above(np.mean(results["full recipe"]["val_acc"]), np.mean(results["no warmup"]["val_acc"]),
+          "MNIST-1D mean val acc: full recipe / no warmup")

@@ -795,3 +795,80 @@ class _NullBar:
 
     def update(self, n=1):
         pass
+
+
+# --- MNIST-1D -------------------------------------------------------------------------------
+
+
+def test_mnist1d_shapes_labels_and_standardisation(monkeypatch, tmp_path):
+    monkeypatch.setenv("LRNOTES_DATA", str(tmp_path))
+    X_train, y_train, X_test, y_test = data.mnist1d(num_samples=200, loaders=False)
+    assert X_train.shape == (160, 40) and X_test.shape == (40, 40)
+    assert X_train.dtype == torch.float32 and y_train.dtype == torch.int64
+    assert torch.bincount(torch.cat([y_train, y_test])).tolist() == [20] * 10
+    X = torch.cat([X_train, X_test])
+    assert abs(X.mean().item()) < 1e-5 and abs(X.std(unbiased=False).item() - 1) < 1e-4
+    train_loader, test_loader = data.mnist1d(num_samples=200, batch_size=32, seed=3)
+    batch, labels = next(iter(train_loader))
+    assert batch.shape == (32, 40) and len(test_loader.dataset) == 40
+    assert not torch.equal(labels, y_train[:32])  # the train loader is shuffled
+
+
+def test_mnist1d_is_deterministic_and_leaves_the_global_rngs_alone(monkeypatch, tmp_path):
+    import random
+
+    monkeypatch.setenv("LRNOTES_DATA", str(tmp_path / "a"))
+    random.seed(7)
+    np.random.seed(7)
+    torch.manual_seed(7)
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    random.seed(7)
+    np.random.seed(7)
+    torch.manual_seed(7)
+    first = data.mnist1d(num_samples=100, loaders=False)  # generated: make_dataset seeds both
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+    monkeypatch.setenv("LRNOTES_DATA", str(tmp_path / "b"))
+    again = data.mnist1d(num_samples=100, loaders=False)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    other = data.mnist1d(num_samples=100, data_seed=1, loaders=False)
+    assert not torch.equal(first[0], other[0])
+
+
+def test_mnist1d_caches_by_arguments_and_reads_the_cache(monkeypatch, tmp_path):
+    import mnist1d.data as generator
+
+    monkeypatch.setenv("LRNOTES_DATA", str(tmp_path))
+    first = data.mnist1d(num_samples=100, loaders=False)
+    data.mnist1d(num_samples=120, loaders=False)
+    files = sorted(p.name for p in (tmp_path / "mnist1d").iterdir())
+    assert files == ["mnist1d-n100-seed42-v0.0.2.npz", "mnist1d-n120-seed42-v0.0.2.npz"]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("generated again instead of reading the cache")
+
+    monkeypatch.setattr(generator, "make_dataset", refuse)
+    cached = data.mnist1d(num_samples=100, loaders=False)
+    assert all(torch.equal(a, b) for a, b in zip(first, cached, strict=True))
+
+
+def test_mnist1d_bad_arguments_name_themselves_and_write_nothing(monkeypatch, tmp_path):
+    monkeypatch.setenv("LRNOTES_DATA", str(tmp_path))
+    for kwargs, error, name in [({"num_samples": 10}, ValueError, "num_samples"),
+                                ({"num_samples": 1.5e3}, ValueError, "num_samples"),
+                                ({"data_seed": -1}, ValueError, "data_seed"),
+                                ({"seed": "0"}, TypeError, "seed"),
+                                ({"loaders": 1}, TypeError, "loaders"),
+                                ({"batch_size": 0}, ValueError, "batch_size")]:
+        with pytest.raises(error, match=name):
+            data.mnist1d(**kwargs)
+    assert not (tmp_path / "mnist1d").exists()
+
+
+def test_mnist1d_without_the_package_names_it_and_writes_nothing(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setenv("LRNOTES_DATA", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "mnist1d.data", None)  # as if it were not installed
+    with pytest.raises(ModuleNotFoundError, match=r"lrnotes\.data\.mnist1d\(\).*'mnist1d'"):
+        data.mnist1d(num_samples=100)
+    assert not (tmp_path / "mnist1d").exists()

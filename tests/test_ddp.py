@@ -47,7 +47,8 @@ SCRIPT = textwrap.dedent('''
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)
         history = fit(model, DataLoader(data(), batch_size=batch_size), opt,
                       nn.CrossEntropyLoss(), 2, val_loader=DataLoader(data(), batch_size=16),
-                      scheduler=sched, clip=0.5, metrics={"acc": accuracy}, progress=False,
+                      scheduler=sched, step_scheduler="batch", clip=0.5,
+                      metrics={"acc": accuracy}, progress=False,
                       accumulation_steps=accumulation_steps,
                       writer=f"{folder}/tb", checkpoint=f"{folder}/ck.pt", log_every=3)
         return {"params": [p.detach().clone() for p in model.parameters()],

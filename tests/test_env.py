@@ -50,6 +50,7 @@ def test_unavailable_cuda_is_a_value_error(monkeypatch):
 
 def test_glue_records_the_value_in_myst_nb_format(monkeypatch):
     shown = []
+    monkeypatch.setattr("IPython.get_ipython", lambda: object())  # as inside a kernel
     monkeypatch.setattr("IPython.display.display", lambda data, raw, metadata: shown.append(
         (data, metadata)))
     assert glue("x", np.float64(0.25), "{:.1f}") == 0.25
@@ -57,6 +58,11 @@ def test_glue_records_the_value_in_myst_nb_format(monkeypatch):
     assert data == {GLUE_PREFIX + "text/plain": "0.2"}
     assert metadata["scrapbook"] == {"name": "x", "mime_prefix": GLUE_PREFIX}
     assert metadata["lrnotes"]["value"] == 0.25
+
+
+def test_glue_in_a_plain_script_prints_the_text_not_a_mime_dict(capsys):
+    assert glue("final_loss", 0.123456, "{:.3f}") == 0.123456
+    assert capsys.readouterr().out == "final_loss: 0.123\n"
 
 
 def test_glue_rejects_an_empty_name():
@@ -133,6 +139,7 @@ def test_glue_formats_with_a_function_and_keeps_the_exact_value(monkeypatch):
     from lrnotes.notebook import words
 
     shown = []
+    monkeypatch.setattr("IPython.get_ipython", lambda: object())  # as inside a kernel
     monkeypatch.setattr("IPython.display.display", lambda data, raw, metadata: shown.append(
         (data, metadata)))
     assert glue("classes", [0, 1, 2, 3, 4], words) == [0, 1, 2, 3, 4]

@@ -132,8 +132,9 @@ def test_notebooks_extra_brings_what_the_chapters_import():
                 imported |= set(re.findall(r"^\s*(?:from|import)\s+(\w+)", cell.source, re.M))
     third_party = {import_names.get(m, m) for m in imported
                    if m not in sys.stdlib_module_names and m not in ("lrnotes", "IPython")}
-    # what lrnotes imports lazily for the chapters: digits, CIFAR-10, History tables, TensorBoard
-    third_party |= {"scikit-learn", "torchvision", "pandas", "tensorboard"}
+    # what lrnotes imports lazily for the chapters: digits, CIFAR-10, History tables,
+    # TensorBoard, MNIST-1D
+    third_party |= {"scikit-learn", "torchvision", "pandas", "tensorboard", "mnist1d"}
     provided.add("pillow")  # a dependency of matplotlib and of torchvision
     assert third_party <= provided, f"not in lrnotes[notebooks]: {third_party - provided}"
 

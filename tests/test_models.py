@@ -12,6 +12,7 @@ from torch import nn
 import lrnotes.models as models
 from lrnotes.models import (
     MLP,
+    ConvNet1d,
     CustomModel,
     LSTMClassifier,
     SmallCNN,
@@ -21,7 +22,7 @@ from lrnotes.models import (
 )
 
 DOCUMENTED = [MLP, SmallCNN, resnet18_cifar, SmallResNet, small_resnet, LSTMClassifier,
-              CustomModel]
+              CustomModel, ConvNet1d]
 
 
 def count(model: nn.Module) -> int:
@@ -183,3 +184,17 @@ def test_missing_torchvision_names_the_extra(monkeypatch):
     monkeypatch.setattr(importlib, "import_module", no_torchvision)
     with pytest.raises(ModuleNotFoundError, match=r'lrnotes\[notebooks\]'):
         resnet18_cifar()
+
+
+def test_convnet1d_takes_flat_or_channel_signals_and_checks_its_length():
+    torch.manual_seed(0)
+    flat = forward_backward(ConvNet1d(), torch.randn(5, 40), out_shape=(5, 10))
+    torch.manual_seed(0)
+    channel = ConvNet1d()(torch.randn(5, 40).unsqueeze(1))
+    assert torch.equal(flat, channel)  # N x 40 is N x 1 x 40
+    forward_backward(ConvNet1d(length=3, channels=3, num_classes=2), torch.randn(2, 3),
+                     out_shape=(2, 2))
+    with pytest.raises(ValueError, match="length must be at least 3"):
+        ConvNet1d(length=2)
+    with pytest.raises(ValueError, match="channels"):
+        ConvNet1d(channels=0)

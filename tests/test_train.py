@@ -136,8 +136,8 @@ def run_accumulated(batch_size: int, accumulation_steps: int,
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
     history = fit(model, DataLoader(data, batch_size=batch_size), opt, nn.CrossEntropyLoss(), 2,
-                  scheduler=sched, accumulation_steps=accumulation_steps, clip=1.0,
-                  progress=False, device=device)
+                  scheduler=sched, step_scheduler="batch",  # per update: tests the count
+                  accumulation_steps=accumulation_steps, clip=1.0, progress=False, device=device)
     return model, history
 
 
