@@ -146,7 +146,9 @@ def plot_history(history: Any, ax: Any = None, lr: bool = True, log_lr: bool = T
 
 def use_book_style() -> None:
     """Set the book's matplotlib defaults (7x4 in figures, a light grid, no top and right
-    spines, legends without frames) in ``matplotlib.rcParams``, for the whole session.
+    spines, legends on an opaque background) in ``matplotlib.rcParams``, for the whole
+    session. In a notebook, inline figures then carry :func:`describe` in their PNG's
+    ``Description`` chunk, which the book uses as the figure's alt text.
 
     :func:`lrnotes.setup` calls it only with ``plots=True``; nothing else in lrnotes changes
     matplotlib's global settings. Undo with ``matplotlib.rcdefaults()``.
@@ -165,8 +167,41 @@ def use_book_style() -> None:
         "grid.alpha": 0.3,
         "axes.spines.top": False,
         "axes.spines.right": False,
-        "legend.frameon": False,
+        # a legend that sits on lines or markers stays readable: an opaque background
+        "legend.frameon": True,
+        "legend.framealpha": 0.9,
+        "legend.facecolor": "white",
+        "legend.edgecolor": "0.85",
     })
+    _describe_inline_figures()
+
+
+def _describe_inline_figures() -> None:
+    """In a notebook, inline figures carry :func:`describe` in the PNG's ``Description``
+    chunk, where the book reads a figure's alt text (scripts/lrnotes_sphinx.py)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    import matplotlib.pyplot as plt  # noqa: F401 (activates the inline backend's formatters)
+    from IPython.core.pylabtools import print_figure
+    from matplotlib.figure import Figure
+
+    try:
+        from matplotlib_inline.config import InlineBackend
+
+        options = dict(InlineBackend.instance().print_figure_kwargs)
+    except ImportError:
+        options = {"bbox_inches": "tight"}
+
+    def png(fig: Figure) -> str | None:
+        return print_figure(fig, "png", base64=True, **options,
+                            metadata={"Description": describe(fig)})
+
+    shell.display_formatter.formatters["image/png"].for_type(Figure, png)
 
 
 # --- LR range test ---------------------------------------------------------
@@ -246,3 +281,39 @@ def plot_lr_find(result: Any, ax: Any = None, suggestions: bool = True) -> Any:
     ax.set_title(title)
     ax.legend()
     return ax
+
+
+# --- alt text -----------------------------------------------------------------
+
+
+def describe(fig: Any) -> str:
+    """What a figure shows, in words, from its titles and axis labels (a figure's alt text).
+
+    ``"<suptitle>. <title>: <y label> against <x label>; <next panel> ..."``, each part only
+    when the figure has it; ``"A figure"`` when it has no text at all. ``lrnotes.setup``
+    writes it into each inline PNG (its ``Description`` chunk); the book's HTML uses it as
+    the image's ``alt``.
+
+    Example::
+
+        fig, ax = plt.subplots(); ax.set(title="Loss", xlabel="epoch", ylabel="loss")
+        describe(fig)   # 'Loss: loss against epoch'
+    """
+    parts = []
+    suptitle = getattr(fig, "_suptitle", None)
+    if suptitle is not None and suptitle.get_text().strip():
+        parts.append(suptitle.get_text().strip())
+    panels = []
+    for ax in fig.get_axes():
+        if not ax.get_visible() or ax.get_label() == "<colorbar>":
+            continue
+        title = " ".join(t.strip() for t in (ax.get_title("left"), ax.get_title(),
+                                             ax.get_title("right")) if t.strip())
+        x, y = ax.get_xlabel().strip(), ax.get_ylabel().strip()
+        axes = f"{y} against {x}" if x and y else (y or x)
+        text = f"{title}: {axes}" if title and axes else (title or axes)
+        if text:
+            panels.append(text)
+    if panels:
+        parts.append("; ".join(panels))
+    return ". ".join(parts) if parts else "A figure"

@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,6 +31,8 @@ def pytest_collection_modifyitems(config, items):
         names = set(getattr(item, "fixturenames", ()))
         if item.path.suffix == ".ipynb":  # an nbval cell
             item.add_marker(pytest.mark.notebooks)
+        if "papermill_run" in names:
+            item.add_marker(pytest.mark.notebooks)
         if names & {"c", "claims"}:
             item.add_marker(pytest.mark.notebooks)
             item.add_marker(pytest.mark.book)
@@ -41,7 +44,11 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def built_book():
-    """Build the book once (warnings as errors); fail with the build's own log."""
+    """Build the book once (warnings as errors); fail with the build's own log.
+    ``LRNOTES_CLAIMS=built``: the last build, refused if it is stale (``check_fresh``)."""
+    if os.environ.get("LRNOTES_CLAIMS") == "built":
+        notebooks.check_fresh()
+        return notebooks.BUILD / "html"
     result = notebooks.build_book()
     log = result.stdout[-6000:] + "\n" + result.stderr[-6000:]
     if result.returncode != 0:
@@ -50,18 +57,34 @@ def built_book():
 
 
 @pytest.fixture(scope="session")
-def claims(request, tmp_path_factory):
+def papermill_run(tmp_path_factory):
+    """``papermill_run("05_warmup")`` -> the notebook as plain papermill executed it, once per
+    session (the claims in ``LRNOTES_CLAIMS=papermill`` mode and tests/test_runners.py share
+    it)."""
+    cache: dict[str, nbformat.NotebookNode] = {}
+
+    def get(name: str):
+        if name not in cache:
+            cache[name] = notebooks.execute_chapter(f"{name}.ipynb", tmp_path_factory.mktemp(name))
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def claims(request):
     """``claims("05_warmup")`` -> the dict of values chapter 05 glued."""
     cache: dict[str, dict] = {}
     mode = os.environ.get("LRNOTES_CLAIMS", "build")
     use_papermill = mode == "papermill"
     if mode == "build":
         request.getfixturevalue("built_book")
+    run = request.getfixturevalue("papermill_run") if use_papermill else None
 
     def get(name: str) -> dict:
         if name not in cache:
             if use_papermill:
-                cache[name] = notebooks.run_chapter(f"{name}.ipynb", tmp_path_factory.mktemp(name))
+                cache[name] = notebooks.read_glue(run(name))
             else:
                 cache[name] = notebooks.executed_glue(name)
         return cache[name]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -54,31 +55,49 @@ def read_glue(nb: nbformat.NotebookNode) -> dict[str, Any]:
 def run_chapter(notebook: Path | str, out_dir: Path, parameters: dict[str, Any] | None = None,
                 timeout: int = 900) -> dict[str, Any]:
     """Execute a chapter with papermill (injecting ``parameters``) and return its glued values."""
+    return read_glue(execute_chapter(notebook, out_dir, parameters, timeout))
+
+
+def execute_chapter(notebook: Path | str, out_dir: Path,
+                    parameters: dict[str, Any] | None = None,
+                    timeout: int = 900) -> nbformat.NotebookNode:
+    """Execute a notebook with plain ``papermill.execute_notebook``, as a reader would.
+
+    Any error stops it (``PapermillExecutionError``): a chapter shows a slide's failure
+    through ``lrnotes.notebook.expect_error``, never with a cell that raises."""
     import papermill
 
     src = Path(notebook)
     if not src.is_absolute():
         src = BOOK / src
     out = Path(out_dir) / src.name
-    try:
-        papermill.execute_notebook(
-            str(src), str(out), parameters=parameters or {}, kernel_name="python3",
-            cwd=str(BOOK), progress_bar=False, execution_timeout=timeout,
-        )
-    except papermill.PapermillExecutionError:
-        # papermill fails on any error output, even in a cell tagged ``raises-exception``
-        # (which the book build and nbval allow: the page shows the slide's real error)
-        if not out.exists() or unexpected_errors(nbformat.read(out, as_version=4)):
-            raise
-    return read_glue(nbformat.read(out, as_version=4))
+    papermill.execute_notebook(
+        str(src), str(out), parameters=parameters or {}, kernel_name="python3",
+        cwd=str(BOOK), progress_bar=False, execution_timeout=timeout,
+    )
+    return nbformat.read(out, as_version=4)
 
 
-def unexpected_errors(nb: nbformat.NotebookNode) -> list[str]:
-    """The errors of an executed notebook outside the cells tagged ``raises-exception``."""
-    return [f"cell {i}: {output.get('ename')}: {output.get('evalue')}"
-            for i, cell in enumerate(nb.cells)
-            if "raises-exception" not in cell.get("metadata", {}).get("tags", [])
-            for output in cell.get("outputs", []) if output.get("output_type") == "error"]
+EXPECT_ERROR = re.compile(r"\A%%expect_error\s+([\w.]+)")
+
+
+def missing_failures(nb: nbformat.NotebookNode) -> list[str]:
+    """The cells that fail on purpose (``%%expect_error NAME`` on top) whose output does not
+    show that error (a stderr line ``NAME: message``), and any error output at all."""
+    problems = []
+    for i, cell in enumerate(nb.cells):
+        outputs = cell.get("outputs", [])
+        problems += [f"cell {i}: raised {o.get('ename')}: {o.get('evalue')}" for o in outputs
+                     if o.get("output_type") == "error"]
+        expected = EXPECT_ERROR.match(cell.source) if cell.cell_type == "code" else None
+        if expected is None:
+            continue
+        name = expected.group(1).rsplit(".", 1)[-1]
+        stderr = "".join(o.get("text", "") for o in outputs
+                         if o.get("output_type") == "stream" and o.get("name") == "stderr")
+        if not re.search(rf"^{re.escape(name)}: ", stderr, re.MULTILINE):
+            problems.append(f"cell {i}: expected {name} is not shown in its output")
+    return problems
 
 
 def source_files(root: Path = ROOT) -> list[Path]:

@@ -162,17 +162,3 @@ def test_find_chapter_accepts_numbers_and_names():
     assert cm.test_module_path(cm.find_chapter("guide")).name == "test_guide.py"
     with pytest.raises(ValueError, match="chapters"):
         cm.find_chapter("99")
-
-
-def test_only_errors_outside_raises_exception_cells_count():
-    import nbformat
-    from notebooks import unexpected_errors
-
-    error = nbformat.v4.new_output("error", ename="NameError", evalue="name 'math' is not defined",
-                                   traceback=[])
-    shown = nbformat.v4.new_code_cell("slide()", outputs=[error])
-    shown.metadata["tags"] = ["slide", "raises-exception"]
-    nb = nbformat.v4.new_notebook(cells=[shown, nbformat.v4.new_code_cell("x = 1")])
-    assert unexpected_errors(nb) == []
-    nb.cells.append(nbformat.v4.new_code_cell("oops()", outputs=[error]))
-    assert unexpected_errors(nb) == ["cell 2: NameError: name 'math' is not defined"]

@@ -135,6 +135,80 @@ def test_print_diff_wraps_long_lines_and_keeps_their_mark(capsys):
         print_diff("a", "b", "x", "y", width=5)
 
 
+def test_glue_formats_with_a_function_and_keeps_the_exact_value(monkeypatch):
+    from lrnotes.notebook import words
+
+    shown = []
+    monkeypatch.setattr("IPython.get_ipython", lambda: object())  # as inside a kernel
+    monkeypatch.setattr("IPython.display.display", lambda data, raw, metadata: shown.append(
+        (data, metadata)))
+    assert glue("classes", [0, 1, 2, 3, 4], words) == [0, 1, 2, 3, 4]
+    data, metadata = shown[0]
+    assert data == {GLUE_PREFIX + "text/plain": "0, 1, 2, 3 and 4"}
+    assert metadata["lrnotes"]["value"] == [0, 1, 2, 3, 4]
+    with pytest.raises(TypeError, match="fmt"):
+        glue("x", 1, lambda v: v)
+    assert len(shown) == 1  # nothing recorded for the refused value
+
+
+def test_words_reads_as_prose():
+    from lrnotes.notebook import words
+
+    assert words(["features", "classifier"]) == "features and classifier"
+    assert words([1]) == "1" and words([]) == ""
+    assert words(("a", "b", "c"), last="or") == "a, b or c"
+    with pytest.raises(TypeError, match="items"):
+        words("abc")
+
+
+def test_describe_says_what_a_figure_shows():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lrnotes.plot import describe
+
+    fig, (left, right) = plt.subplots(1, 2)
+    left.set(title="Loss", xlabel="epoch", ylabel="training loss")
+    right.set(xlabel="update")
+    fig.suptitle("Warmup")
+    assert describe(fig) == "Warmup. Loss: training loss against epoch; update"
+    plt.close(fig)
+    empty = plt.figure()
+    assert describe(empty) == "A figure"
+    plt.close(empty)
+
+
+def test_inline_figures_carry_their_description(monkeypatch):
+    """In a notebook, lrnotes.setup makes each PNG carry describe(fig) (the book's alt text)."""
+    import base64
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from IPython.core.interactiveshell import InteractiveShell
+
+    matplotlib.use("Agg")
+    shell = InteractiveShell.instance()
+    monkeypatch.setattr("IPython.get_ipython", lambda: shell)
+    with matplotlib.rc_context():
+        lrnotes.setup(seed=0, verbose=False, plots=True)
+        fig, ax = plt.subplots()
+        ax.set(title="Loss per epoch", xlabel="epoch", ylabel="loss")
+        png = shell.display_formatter.formatters["image/png"](fig)
+        plt.close(fig)
+    png = base64.b64decode(png) if isinstance(png, str) else png
+    path = Path(__file__).resolve().parents[1] / "scripts" / "lrnotes_sphinx.py"
+    spec = importlib.util.spec_from_file_location("lrnotes_sphinx", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("lrnotes_sphinx", module)
+    spec.loader.exec_module(module)
+    assert module.png_description_bytes(png) == "Loss per epoch: loss against epoch"
+
+
 def test_setup_leaves_matplotlib_alone_unless_asked():
     import matplotlib as mpl
 

@@ -225,8 +225,97 @@ def fields_listed_twice(soup, page: Path, root: Path) -> list[str]:
     return problems
 
 
+def open_answers(soup, page: Path, root: Path) -> list[str]:
+    """Exercise answers a reader sees before trying: a "Solution." label left in the page
+    (scripts/lrnotes_sphinx.py folds each answer into a closed <details>), or a fold that is
+    open by default."""
+    problems = [f"answer in view after {_near(strong)!r}" for strong in
+                _article(soup).find_all("strong") if strong.get_text(strip=True) == "Solution."
+                and not strong.find_parent("details", open=False)]
+    problems += [f"solution fold open by default ({d.summary.get_text(' ', strip=True)[:40]})"
+                 for d in _article(soup).select("details.solution") if d.has_attr("open")]
+    for fold in _article(soup).select("details.solution"):
+        if not fold.select("div.cell") and not fold.find("p", recursive=False):
+            problems.append("an empty solution fold")
+    return problems
+
+
+def _near(tag) -> str:
+    before = tag.find_previous(string=re.compile(r"\S"))
+    return before.strip()[:50] if before else ""
+
+
+def _glue_call(node) -> bool:
+    call = node.value if isinstance(node, (ast.Expr, ast.Assign)) else None
+    if not isinstance(call, ast.Call):
+        return False
+    func = call.func
+    return (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")) == "glue"
+
+
+def glue_bookkeeping(soup, page: Path, root: Path) -> list[str]:
+    """Code a reader reads that ends in glue(...) calls (move them to a remove-input cell)."""
+    problems = []
+    for code in soup.select("div.cell_input pre"):
+        source = code.get_text()
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        trailing = 0
+        for statement in reversed(tree.body):
+            if not _glue_call(statement):
+                break
+            trailing += 1
+        if trailing:
+            first = source.strip().splitlines()[0][:60]
+            problems.append(f"cell `{first}` ends in {trailing} glue call(s)")
+    return problems
+
+
+def path_alt_text(soup, page: Path, root: Path) -> list[str]:
+    """Figures whose alt text is a file name or path (useless to a screen reader) or empty."""
+    problems = []
+    for img in _article(soup).find_all("img"):
+        alt = (img.get("alt") or "").strip()
+        if not alt or re.search(r"\.(png|jpe?g|svg|gif)\b|/_images/|^\S*/\S*$", alt):
+            problems.append(f"{img.get('src', '')[-30:]}: alt {alt!r}")
+    return problems
+
+
+INHERITED = ("Define the computation performed at every call",
+             "Return self==value", "Initialize self.  See help(type(self))")
+
+
+def inherited_docstrings(soup, page: Path, root: Path) -> list[str]:
+    """API entries that repeat a docstring of torch or Python instead of saying anything."""
+    text = _article(soup).get_text(" ")
+    problems = [f"inherited docstring {phrase!r} ({text.count(phrase)} times)"
+                for phrase in INHERITED if phrase in text]
+    problems += [f"NamedTuple field alias: {m.group(0)!r}"
+                 for m in re.finditer(r"Alias for field number \d+", text)]
+    problems += [f"default shown as an object: {m.group(0)!r}"
+                 for m in re.finditer(r"<(function|class|bound method) [^>]*>", text)]
+    return problems
+
+
+MACHINE_PATH = re.compile(r"(/tmp/|/home/|/root/|/Users/|site-packages|dist-packages|"
+                          r"/usr/lib/|ipykernel_\d+|[A-Z]:\\Users)")
+
+
+def machine_paths(soup, page: Path, root: Path) -> list[str]:
+    """Paths of the machine that built the book in what a cell printed."""
+    problems = []
+    for output in soup.select("div.cell_output"):
+        for line in output.get_text().splitlines():
+            if MACHINE_PATH.search(line):
+                problems.append(f"output line {line.strip()[:80]!r}")
+    return problems
+
+
 CHECKS = [progress_bars, echoed_values, oversized_images, wide_tables, nbval_markers,
-          broken_links, page_chrome, fields_listed_twice]
+          broken_links, page_chrome, fields_listed_twice, open_answers, glue_bookkeeping,
+          path_alt_text, inherited_docstrings, machine_paths]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,3 +452,66 @@ def test_fields_listed_twice_are_found(tmp_path):
     assert fields_listed_twice(*_page(tmp_path, api(""))) == [
         "lrnotes.schedules.constant: value listed twice"]
     assert fields_listed_twice(*_page(tmp_path, api("<p>The multiplier.</p>"))) == []
+
+
+def test_open_answers_are_found(tmp_path):
+    question = "<p><strong>Exercise 1.</strong> Lower the rate.</p>"
+    shown = question + "<p><strong>Solution.</strong></p>" + _cell("train(lr)", _text(
+        "stream", "loss 0.1")) + "<p>It converges.</p>"
+    assert len(open_answers(*_page(tmp_path, shown))) == 1
+
+    def fold(attrs: str = "") -> str:
+        return (f'<details class="admonition hide solution"{attrs}><summary>Solution of '
+                f'exercise 1</summary>{_cell("train(lr)")}<p>It converges.</p></details>')
+
+    assert open_answers(*_page(tmp_path, question + fold())) == []
+    assert len(open_answers(*_page(tmp_path, question + fold(" open")))) == 1
+
+
+@pytest.mark.parametrize("code, flagged", [
+    ("x = train()\nglue('x', x)\nglue('y', 2);", True),
+    ("y = glue('y', final_loss(x), '{:.3f}')", True),
+    ("lrnotes.glue('x', x);", True),
+    ("num_epochs = glue('epochs', EPOCHS)\ntrain(num_epochs)", False),
+    ("x = train()\nprint(x)", False),
+    ("%%expect_error NameError\nmath.pi", False),
+])
+def test_glue_bookkeeping_is_found(tmp_path, code, flagged):
+    assert bool(glue_bookkeeping(*_page(tmp_path, _cell(code)))) is flagged
+
+
+@pytest.mark.parametrize("alt, flagged", [
+    ("../_images/3f2a9c.png", True),
+    ("_build/jupyter_execute/abc.png", True),
+    ("", True),
+    ("Loss per epoch: training loss against epoch", False),
+])
+def test_path_alt_text_is_found(tmp_path, alt, flagged):
+    body = f'<img src="../_images/3f2a9c.png" alt="{alt}">'
+    assert bool(path_alt_text(*_page(tmp_path, body))) is flagged
+
+
+def test_inherited_docstrings_and_aliases_are_found(tmp_path):
+    def entry(doc: str, signature: str = "MLP(sizes)") -> str:
+        return f'<dl class="py class"><dt>{signature}</dt><dd><p>{doc}</p></dd></dl>'
+
+    bad = (entry("Define the computation performed at every call.")
+           + entry("Alias for field number 0", "Position.epoch")
+           + entry("A model.", "LSTMClassifier(tokenizer=&lt;function tokenize&gt;)"))
+    assert len(inherited_docstrings(*_page(tmp_path, bad))) == 3
+    good = entry("A multilayer perceptron.") + entry("The epoch.", "Position.epoch")
+    assert inherited_docstrings(*_page(tmp_path, good + entry(
+        "A model.", "LSTMClassifier(tokenizer=tokenize)"))) == []
+
+
+@pytest.mark.parametrize("printed, flagged", [
+    ("Overwriting /tmp/lrnotes_slide12.py", True),
+    ('File "/tmp/ipykernel_4242/1234.py", line 9', True),
+    ("/usr/lib/python3/site-packages/torch/nn/modules/module.py", True),
+    ("/home/reader/.cache/lrnotes/cifar-10", True),
+    ("line 12, in <module>\nAttributeError: 'tuple' object has no attribute 'size'", False),
+    ("lr 1e-3 / 10 = 1e-4 per group", False),
+])
+def test_machine_paths_are_found(tmp_path, printed, flagged):
+    body = _cell("run()", _text("stream", printed))
+    assert bool(machine_paths(*_page(tmp_path, body))) is flagged
