@@ -1,9 +1,10 @@
 """Chapter 10's claims, read from the executed chapter.
 
 Margins measured with ``scripts/claims_margins.py --chapters 10 --seeds 0 1 2 --threads 1 2``
-(benchmarks/results/claims_margins/10_layerwise_rates.json): every claim holds in all six
-variants (SEED 0, 1, 2 x OMP_NUM_THREADS 1, 2; worst margins: discriminative / best single
-rate per seed 1.40, / slide's direction (means) 2.02).
+(benchmarks/results/claims_margins/10_layerwise_rates.json). Measured again after fit stopped
+drawing from the loader's generator before training (issue 24), SEED 1 and 2 gave the slide's
+direction the lower mean and a single rate the lower loss on some seeds: those comparisons are
+no longer asserted in one direction; the page says who won in glued words, checked here.
 Run with OMP_WAIT_POLICY=PASSIVE on a shared 2-core machine (it changes no number, only
 how idle threads wait)."""
 
@@ -40,9 +41,11 @@ def test_discriminative_rates_beat_one_rate_at_the_heads_rate_for_every_seed(c):
     close(c["disc_vs_head_rate_worst"], np.max(disc / head), "glued worst ratio")
 
 
-def test_discriminative_rates_beat_the_slides_direction_on_average(c):
+def test_discriminative_against_the_slides_direction_is_told_from_the_values(c):
+    # which direction wins changes with the set of seeds (SEED 1 and 2 give the slide's
+    # direction the lower mean; benchmarks/results/claims_margins/10_layerwise_rates.json),
+    # so the page states it in glued words and this test asserts only that they are right
     disc, rev = np.array(c["disc_val_losses"]), np.array(c["reverse_val_losses"])
-    below(np.mean(disc), np.mean(rev), "discriminative mean / slide's direction mean")
     close(c["disc_vs_reverse"], np.mean(disc) / np.mean(rev), "glued ratio of means")
     close(c["reverse_val_loss"], np.mean(rev), "glued mean")
     close(c["reverse_min"], rev.min(), "glued min")
@@ -53,16 +56,17 @@ def test_discriminative_rates_beat_the_slides_direction_on_average(c):
           "glued count")
 
 
-def test_discriminative_rates_beat_the_best_of_three_single_rates_for_every_seed(c):
+def test_discriminative_rates_against_the_best_of_three_single_rates(c):
     means = c["one_rate_mean_val_losses"]
     close(c["one_rate_best_val_loss"], min(means), "best single rate by its mean")
     disc, best = np.array(c["disc_val_losses"]), np.array(c["best_one_val_losses"])
     close(np.mean(best), min(means), "the best single rate's seeds")
-    below(np.max(disc / best), 1.0, "discriminative / best single rate, worst seed")
     close(c["disc_vs_best_one_worst"], np.max(disc / best), "glued worst ratio")
     close(c["disc_vs_best_one"], c["disc_val_loss"] / min(means), "glued ratio of means")
-    holds(c["disc_wins_vs_best_one"] == len(disc), "wins on every seed")
-    holds(c["disc_wins_vs_best_one_words"] == f"all {len(disc)} seeds", "glued words")
+    wins, n = int(np.sum(disc < best)), len(disc)
+    holds(c["disc_wins_vs_best_one"] == wins, "glued count of wins")
+    holds(c["disc_wins_vs_best_one_words"] == (f"all {n} seeds" if wins == n
+                                               else f"{wins} of the {n} seeds"), "glued words")
     close(c["disc_min"], disc.min(), "glued min")
     close(c["disc_max"], disc.max(), "glued max")
 
@@ -111,8 +115,8 @@ def test_the_prose_words_follow_the_counts(c):
     holds(c["disc_beats_head_words"] == (f"all {n} seeds" if wins == n
                                          else f"{wins} of the {n} seeds"), "glued count")
     rev = np.array(c["reverse_val_losses"])
-    holds(c["reverse_mean_winner"] == "the rates that grow towards the head",
-          "discriminative wins on average")
-    holds(np.mean(disc) < np.mean(rev), "the mean agrees with the glued word")
+    winner = ("the rates that grow towards the head" if np.mean(disc) < np.mean(rev)
+              else "the slide's direction")
+    holds(c["reverse_mean_winner"] == winner, "the glued winner agrees with the means")
     frozen = c["frozen_val_losses"]
     close(c["frozen_spread"], max(frozen) / min(frozen), "glued spread")
