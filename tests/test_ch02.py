@@ -97,3 +97,17 @@ def test_the_prose_count_of_seeds_agrees(c):
     n = len(c["train_torch"])
     holds(c["mistake_higher_words"] == (f"all {n} seeds" if higher == n
                                         else f"{higher} of the {n} seeds"), "glued count")
+
+
+def test_the_exercise_solutions_count_their_seeds(c):
+    """The solutions paste how many seeds end lower (exercise 1) or higher (exercise 2) than
+    the step schedule, as glued words, not a fixed "every seed"."""
+    n = len(c["train_lrnotes"])
+
+    def words(count):
+        return f"all {n} seeds" if count == n else f"{count} of the {n} seeds"
+
+    lower = sum(m < s for m, s in zip(c["ex1_train"], c["train_lrnotes"], strict=True))
+    holds(c["ex1_lower_words"] == words(lower), "glued count, exercise 1 (multistep lower)")
+    higher = sum(g > s for g, s in zip(c["ex2_train"], c["train_lrnotes"], strict=True))
+    holds(c["ex2_higher_words"] == words(higher), "glued count, exercise 2 (gamma 0.5 higher)")
