@@ -92,7 +92,7 @@ def test_adam_with_l2_is_worse_than_adamw_in_every_seed(c):
     close(c["adam_train_ratio"], min(train_ratios), "glued train ratio")
 
 
-def test_other_pieces_do_not_stand_out_of_the_spread(c):
+def test_no_other_removal_raises_the_validation_loss_beyond_the_spread(c):
     ablation = c["ablation"]
     full_val = ablation["full recipe"]["val_loss"]
     holds(len(full_val) == c["seeds"] >= 3, "three seeds or more")
