@@ -252,10 +252,26 @@ def _verify_optimizer(state: Mapping[str, Any], path: Any,
         if param is None:
             raise _mismatch(path, "optimizer", f"state for an unknown parameter {key!r}")
         for name, value in buffers.items():
-            if isinstance(value, Tensor) and value.ndim > 0 and value.shape != param.shape:
+            if isinstance(value, Tensor) and not _fits_parameter(value.shape, param.shape):
                 raise _mismatch(path, "optimizer", f"state {name!r} of parameter {key} has shape "
                                                    f"{tuple(value.shape)}, the parameter "
                                                    f"{tuple(param.shape)}")
+
+
+def _fits_parameter(shape: torch.Size, param: torch.Size) -> bool:
+    """Whether an optimizer state of ``shape`` can belong to a parameter of shape ``param``:
+    the parameter's own shape (Adam's moments), one that broadcasts to it (a scalar step,
+    Adafactor's row and column statistics) or a flat copy of at most its elements (Prodigy's
+    ``s`` and ``p0``, ``p.flatten()[::slice_p]``). Optimizers derive their state from the
+    parameter in these ways, so a larger or unrelated shape is another parameter's state."""
+    if shape == param:
+        return True
+    if len(shape) == 1 and shape[0] <= param.numel():
+        return True
+    try:
+        return torch.broadcast_shapes(shape, param) == param
+    except RuntimeError:
+        return False
 
 
 def _verify_scheduler(state: Mapping[str, Any], path: Any, scheduler: Any) -> None:
@@ -380,7 +396,9 @@ def verify(state: Mapping[str, Any], path: str | os.PathLike, *, model: nn.Modul
 
     Checks, one function per object: the payload (every key, ``epoch``, ``batch`` and
     ``count`` integers >= 0, the position inside its epoch); the model's keys and shapes;
-    the optimizer's class, param groups, parameter counts and state shapes; the
+    the optimizer's class, param groups, parameter counts and state shapes (each state
+    tensor has its parameter's shape, one that broadcasts to it, e.g. Adafactor's row and
+    column statistics, or is a flat copy of at most its elements, e.g. Prodigy's); the
     scheduler's presence, class, keys and number of base lrs, and for an lrnotes
     ``ScheduledLR`` its whole state (``check_state_dict``: count mode, driven keys,
     momentum, every schedule and plateau state); a GradScaler on both sides or neither

@@ -229,6 +229,53 @@ def test_verify_refuses_foreign_optimizer_scheduler_amp_and_loader(tmp_path):
         ckpt.verify(state, path, model=model, optimizer=two_groups, scheduler=None)
 
 
+def _stepped(opt_factory):
+    model = net()
+    opt = opt_factory(model.parameters())
+    model(torch.randn(4, 3)).square().mean().backward()
+    opt.step()
+    return model, opt
+
+
+@pytest.mark.parametrize("make", [
+    lambda params: torch.optim.Adafactor(params, lr=0.01),  # row/column statistics (8, 1), (1, 3)
+    lambda params: pytest.importorskip("prodigyopt").Prodigy(params, lr=1.0),  # flat s and p0
+    lambda params: pytest.importorskip("prodigyopt").Prodigy(params, lr=1.0, slice_p=5),
+], ids=["adafactor", "prodigy", "prodigy-slice_p"])
+def test_verify_accepts_optimizer_states_derived_from_the_parameter(tmp_path, make):
+    """An optimizer's state need not have its parameter's shape (Adafactor's factored second
+    moment, Prodigy's flattened and strided copies): verify and restore accept them, and a
+    resumed fit with them is exact (tests/test_schedulefree_contract.py). Before, verify
+    refused every one: 'state 's' of parameter 0 has shape (24,), the parameter (8, 3)'."""
+    model, opt = _stepped(make)
+    path = tmp_path / "ck.pt"
+    ckpt.save(ckpt.capture(model, opt, None, None, History(), epoch=1), path)
+    other = net(seed=1)
+    other_opt = make(other.parameters())
+    ckpt.restore(ckpt.load(path), path, model=other, optimizer=other_opt)
+    assert_same(other_opt.state_dict(), opt.state_dict())
+
+
+def test_verify_refuses_the_state_of_another_parameter(tmp_path):
+    model, opt = _stepped(lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9))
+    path = tmp_path / "ck.pt"
+    state = ckpt.capture(model, opt, None, None, History(), epoch=1)
+    buffers = state["optimizer"]["state"]
+    # weights (8, 3) and (2, 8): swapped, neither fits the other
+    swapped = {**buffers, 0: buffers[2], 2: buffers[0]}
+    # a flat state larger than its parameter: the first bias's (8,) on the last bias (2,)
+    larger = {**buffers, 3: buffers[1]}
+    for states, match in [(swapped, r"state 'momentum_buffer' of parameter 0 has shape \(2, 8\), "
+                                    r"the parameter \(8, 3\)"),
+                          (larger, r"parameter 3 has shape \(8,\), the parameter \(2,\)")]:
+        bad = {**state, "optimizer": {**state["optimizer"], "state": states}}
+        before = snapshot(model, opt)
+        with pytest.raises(CheckpointError, match=match):
+            ckpt.verify(bad, path, model=model, optimizer=opt)
+        for a, b in zip(before, snapshot(model, opt), strict=True):
+            assert_same(a, b)
+
+
 def test_verify_refuses_a_mid_epoch_position_in_a_loader_of_another_length(tmp_path):
     model, opt, sched, history = trained()
     path = tmp_path / "ck.pt"
