@@ -94,7 +94,9 @@ def _setup(make_opt, model_seed=0):
     opt = make_opt(model.parameters())
     train_loader = DataLoader(train, batch_size=BATCH, shuffle=True,
                               generator=torch.Generator().manual_seed(1))
-    val_loader = DataLoader(val, batch_size=BATCH)
+    # its own generator: iterating a loader without one draws a seed from the global RNG,
+    # so validating would change the dropout masks of the next epoch
+    val_loader = DataLoader(val, batch_size=BATCH, generator=torch.Generator())
     torch.manual_seed(123)
     return model, opt, train_loader, val_loader
 
@@ -132,11 +134,8 @@ def _reference(make_opt, epochs=EPOCHS, accumulation=1, snapshot_at=()):
                 t += 1
                 if t in snapshot_at:
                     out["at"][t] = (_weights(model), copy.deepcopy(opt.state_dict()))
-        # the train-mode weights' validation: what a loop that forgets opt.eval() reports;
-        # iterating a loader without a generator draws a seed from the global RNG: put it back
-        rng = torch.get_rng_state()
+        # the train-mode weights' validation: what a loop that forgets opt.eval() reports
         out["val_train_mode"].append(lrnotes.evaluate(model, val_loader, loss_fn, METRICS))
-        torch.set_rng_state(rng)
         out["y"].append(_weights(model))
         _mode(opt, "eval")
         out["val"].append(lrnotes.evaluate(model, val_loader, loss_fn, METRICS))
@@ -297,6 +296,7 @@ class _InterruptAfter(Callback):
 def test_resume_after_an_interrupt_mid_epoch_is_exact(tmp_path, name, accumulation, stop):
     full_model, full_opt, full_history = _fit(ALL[name], accumulation_steps=accumulation)
     ref = _ref(name, accumulation)
+    _assert_same(_weights(full_model), ref["x"][-1], "uninterrupted run against the reference")
     path = tmp_path / "ck.pt"
     with pytest.raises(KeyboardInterrupt):
         _fit(ALL[name], checkpoint=path, accumulation_steps=accumulation,
@@ -374,3 +374,78 @@ def test_lr_find_sweeps_in_train_mode_and_validates_on_the_eval_weights():
         with torch.no_grad():  # "the mean batch loss over the whole val_loader"
             losses = [loss_fn(twin_model(xv), yv).item() for xv, yv in val_loader]
         assert result.losses[i] == pytest.approx(sum(losses) / len(losses), rel=1e-5), i
+
+
+class _InterruptingLoader:
+    """The validation loader, interrupted (Ctrl-C) after the first batch of pass ``n``, when
+    the optimizer is in eval mode and the model holds x."""
+
+    def __init__(self, loader, n):
+        self.loader, self.n, self.passes = loader, n, 0
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        self.passes += 1
+        for i, batch in enumerate(self.loader):
+            if self.passes == self.n and i == 1:
+                raise KeyboardInterrupt
+            yield batch
+
+
+class _InterruptAtEpochEnd(Callback):
+    def __init__(self, n):
+        self.n, self.seen = n, 0
+
+    def on_epoch_end(self, state):
+        self.seen += 1
+        if self.seen == self.n:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("where", ["validation", "epoch end"])
+@pytest.mark.parametrize("name", ["adamw", "prodigy"])
+def test_resume_after_an_interrupt_at_the_epoch_end_is_exact(tmp_path, name, where):
+    """A Ctrl-C after the epoch's last update but before its checkpoint (in validation, on
+    the eval weights; or in a callback's on_epoch_end): whatever fit writes then, the resumed
+    run equals an uninterrupted one."""
+    full_model, full_opt, full_history = _fit(ALL[name])
+    path = tmp_path / "ck.pt"
+    model, opt, loader, val_loader = _setup(ALL[name])
+    kw = {"callbacks": [_InterruptAtEpochEnd(2)]} if where == "epoch end" else {}
+    if where == "validation":
+        val_loader = _InterruptingLoader(val_loader, 2)
+    with pytest.raises(KeyboardInterrupt):
+        lrnotes.fit(model, loader, opt, nn.CrossEntropyLoss(), EPOCHS, val_loader=val_loader,
+                    metrics=METRICS, progress=False, checkpoint=path, **kw)
+    torch.manual_seed(4321)
+    model, opt, history = _fit(ALL[name], model_seed=5, checkpoint=path, resume=True)
+    _assert_same(_weights(model), _weights(full_model), "weights")
+    _assert_same(opt.state_dict(), full_opt.state_dict(), "optimizer")
+    _assert_histories_equal(history, full_history)
+
+
+@pytest.mark.parametrize("name", ["adamw", "sgd-warmup"])
+def test_train_one_epoch_and_evaluate_match_the_reference(name):
+    """train_one_epoch 'is put in train mode for the updates and left in eval mode, so
+    evaluate after this call sees the averaged weights': the docstring's loop is the
+    reference's."""
+    ref = _ref(name)
+    model, opt, loader, val_loader = _setup(ALL[name])
+    for e in range(EPOCHS):
+        lrnotes.train_one_epoch(model, loader, opt, nn.CrossEntropyLoss())
+        assert all(g["train_mode"] is False for g in opt.param_groups)
+        val = lrnotes.evaluate(model, val_loader, nn.CrossEntropyLoss(), METRICS)
+        assert val == ref["val"][e]
+    _assert_same(_weights(model), ref["x"][-1], "model")
+    _assert_same(opt.state_dict(), ref["opt"].state_dict(), "optimizer")
+
+
+def test_fit_without_validation_returns_the_eval_weights():
+    ref = _ref("adamw")
+    model, opt, loader, _ = _setup(_sf_adamw)
+    lrnotes.fit(model, loader, opt, nn.CrossEntropyLoss(), EPOCHS, progress=False)
+    # the reference validated between epochs, drawing from no RNG the run draws from
+    _assert_same(_weights(model), ref["x"][-1], "model")
+    assert all(g["train_mode"] is False for g in opt.param_groups)
