@@ -499,14 +499,17 @@ def check_target(path: str | os.PathLike, *, may_exist: bool) -> str:
     if os.path.exists(path) and not may_exist:
         raise ValueError(f"checkpoint: {path!r} already exists; pass resume=True to continue "
                          "that run, or overwrite=True to start over and replace it")
-    folder = os.path.dirname(path)
-    try:
-        os.makedirs(folder, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=_temporary_prefix(path), suffix=".tmp")
+    folder = existing = os.path.dirname(path)
+    while not os.path.lexists(existing):  # the run creates the missing folders (hold), not this
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(f"checkpoint: cannot write to {folder!r} ({existing!r} is not a folder)")
+    try:  # a probe that leaves nothing behind: the folder's contents stay as they were
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=_temporary_prefix(path), suffix=".tmp")
         os.close(fd)
         os.remove(probe)
     except OSError as err:
-        raise ValueError(f"checkpoint: cannot write to {folder!r} ({err.strerror or err})"
+        raise ValueError(f"checkpoint: cannot write to {existing!r} ({err.strerror or err})"
                          ) from err
     return path
 
@@ -623,7 +626,9 @@ def hold(path: str | os.PathLike) -> Iterator[str]:
     A second holder, in this or another process, gets :class:`CheckpointInUse` (a
     ``ValueError``) naming the path and the holder's pid and host, which the lock file holds.
     The lock goes with the process: a killed run leaves no stale lock (the file stays; the
-    next run takes it). On a system without ``fcntl`` (Windows) nothing is locked.
+    next run takes it). On a system without ``fcntl`` (Windows) nothing is locked. Folders
+    of ``path`` that do not exist are created for the lock file, and removed again at the end
+    when they are empty (a refused run leaves the disk as it found it).
 
     Example::
 
@@ -636,10 +641,47 @@ def hold(path: str | os.PathLike) -> Iterator[str]:
     if os.path.isdir(target):
         raise ValueError(f"path: {target!r} is a directory, not a checkpoint file path")
     try:
-        import fcntl
+        import fcntl  # noqa: F401  (whether this system has advisory locks; _locked uses it)
     except ImportError:  # Windows: no advisory locks here
         yield target
         return
+    created = _make_folders(os.path.dirname(target))
+    try:
+        with _locked(target):
+            yield target
+    finally:
+        for folder in created:  # deepest first; a folder the run wrote into stays
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
+
+
+def _make_folders(folder: str) -> list[str]:
+    """Create ``folder`` and its missing parents; return those this call created, deepest
+    first, so that :func:`hold` can remove them again when the run wrote nothing there."""
+    missing = []
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    created = []
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder)
+        except FileExistsError:  # another run made it meanwhile: not ours to remove
+            continue
+        except OSError as err:
+            raise ValueError(f"checkpoint: cannot create the folder {folder!r} "
+                             f"({err.strerror or err})") from err
+        created.append(folder)
+    return created[::-1]
+
+
+@contextmanager
+def _locked(target: str) -> Iterator[None]:
+    """The advisory lock of :func:`hold` on ``target``'s lock file (its folder exists)."""
+    import fcntl
+
     lock = lock_path(target)
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
@@ -669,7 +711,7 @@ def hold(path: str | os.PathLike) -> Iterator[str]:
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on host {_HOST}\n".encode(), 0)
-        yield target
+        yield
     finally:
         try:
             os.remove(lock)  # while still locked, so nobody holds a removed file

@@ -178,8 +178,31 @@ def test_check_target_refuses_directories_existing_files_and_unwritable_folders(
         ckpt.check_target(blocker / "ck.pt", may_exist=False)
     with pytest.raises(TypeError, match="checkpoint"):
         ckpt.check_target(3, may_exist=False)
-    assert ckpt.check_target(tmp_path / "new" / "ck.pt", may_exist=False)
-    assert os.listdir(tmp_path / "new") == []  # the write probe is gone
+    before = sorted(os.listdir(tmp_path))
+    assert ckpt.check_target(tmp_path / "new" / "deeper" / "ck.pt", may_exist=False)
+    assert sorted(os.listdir(tmp_path)) == before  # no folder made, the write probe gone
+    (tmp_path / "locked").mkdir()
+    os.chmod(tmp_path / "locked", stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        if not os.access(tmp_path / "locked", os.W_OK):  # root writes anywhere
+            with pytest.raises(ValueError, match="checkpoint: cannot write to .*locked"):
+                ckpt.check_target(tmp_path / "locked" / "new" / "ck.pt", may_exist=False)
+    finally:
+        os.chmod(tmp_path / "locked", stat.S_IRWXU)
+
+
+def test_hold_creates_missing_folders_and_removes_them_when_left_empty(tmp_path):
+    path = tmp_path / "a" / "b" / "ck.pt"
+    with ckpt.hold(path):
+        assert os.listdir(tmp_path / "a" / "b") == ["ck.pt.lock"]
+    assert os.listdir(tmp_path) == []  # nothing written: the folders go with the lock file
+    with ckpt.hold(path):
+        ckpt.save({"x": 1}, path)
+    assert os.listdir(tmp_path / "a" / "b") == ["ck.pt"]  # a folder with a checkpoint stays
+    (tmp_path / "c").mkdir()
+    with ckpt.hold(tmp_path / "c" / "d" / "ck.pt"):
+        pass
+    assert os.listdir(tmp_path / "c") == []  # a folder that was there stays
 
 
 # --- verification -----------------------------------------------------------------------------

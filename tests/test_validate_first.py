@@ -267,6 +267,46 @@ def test_a_second_run_on_a_held_checkpoint_path_is_refused_at_once_naming_the_ho
         pass  # in one process too: one holder at a time
 
 
+class _Refuse(lrnotes.callbacks.Callback):
+    def on_fit_start(self, state):
+        raise ValueError("callback: refused")
+
+
+def _lambda_lr(opt):  # a scheduler whose unit "auto" cannot know: refused in the run's plan
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0)
+
+
+@pytest.mark.parametrize("refusal", ["argument", "scheduler unit", "callback", "resume"])
+def test_a_refused_fit_leaves_the_disk_as_it_found_it(tmp_path, refusal):
+    """No folder, lock file or probe is left by a refused run, whichever check refuses it;
+    before, check_target created the checkpoint's folder before the run's checks."""
+    model, loader = bn_model(), shuffled_loader()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    path = tmp_path / "runs" / "a" / "ck.pt"
+    kw = {"checkpoint": path, "progress": False}
+    if refusal == "argument":
+        kw["log_every"] = 0
+    elif refusal == "scheduler unit":
+        kw["scheduler"] = _lambda_lr(opt)
+    elif refusal == "callback":
+        kw["callbacks"] = [_Refuse()]
+    else:  # a checkpoint of another model, resumed into a new folder
+        other = tmp_path / "other.pt"
+        small = nn.Linear(3, 2)
+        ckpt.save(ckpt.capture(small, torch.optim.SGD(small.parameters(), lr=0.1), None, None,
+                               History(), epoch=1), other)
+        kw["resume"] = other
+    before = sorted(os.listdir(tmp_path))
+    state = state_of(model, opt, loader)
+    with pytest.raises(ValueError):
+        lrnotes.fit(model, loader, opt, nn.CrossEntropyLoss(), 2, **kw)
+    assert sorted(os.listdir(tmp_path)) == before
+    assert_unchanged(state, state_of(model, opt, loader))
+    # and a run that passes its checks makes the folder and keeps it with its checkpoint
+    lrnotes.fit(model, loader, opt, nn.CrossEntropyLoss(), 1, checkpoint=path, progress=False)
+    assert os.listdir(path.parent) == ["ck.pt"]
+
+
 def test_two_processes_saving_one_path_never_remove_each_others_temporary(tmp_path):
     path = str(tmp_path / "ck.pt")
     mp = multiprocessing.get_context("fork")
