@@ -111,7 +111,8 @@ def capture(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
             batches_per_epoch: int | None = None, sums: Tensor | None = None, count: int = 0,
             rng: list[dict[str, Any]] | None = None,
             epoch_rng: list[dict[str, Any]] | None = None, batch_size: int | None = None,
-            loss_fn: Any = None, callbacks: Mapping[str, Any] | None = None) -> dict[str, Any]:
+            loss_fn: Any = None, callbacks: Mapping[str, Any] | None = None,
+            buffers: Mapping[str, Tensor] | None = None) -> dict[str, Any]:
     """The payload of a checkpoint taken after ``batch`` batches of epoch ``epoch``
     (0-based; ``batch=0`` and ``epoch=e`` is "epochs ``0..e-1`` done").
 
@@ -122,9 +123,12 @@ def capture(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
     ``nn.Module`` with parameters or buffers (a learnable loss), has its state saved too.
     ``callbacks`` is the state of fit's callbacks
     (:meth:`lrnotes.callbacks.Hooks.state_dict`); a checkpoint without it (an older one)
-    resumes with fresh callbacks.
+    resumes with fresh callbacks. ``buffers`` (from :meth:`Position.where`) replace the
+    model's buffers of those names: their values at the resume point.
     """
-    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+    model_state = model.state_dict()
+    model_state.update(buffers or {})
+    return {"model": model_state, "optimizer": optimizer.state_dict(),
             "optimizer_class": _qualname(optimizer),
             "scheduler": None if scheduler is None else scheduler.state_dict(),
             "scheduler_class": _qualname(scheduler),
@@ -731,24 +735,38 @@ class Position:
     :meth:`open` gives an epoch's batches (positioned after those a checkpoint had done),
     :meth:`advance` marks the point after an update as resumable, :meth:`leave` marks
     what follows (an update in progress, an epoch's end) as not resumable, and
-    :meth:`where` gives :func:`capture` the last resumable point. With ``track=False``
-    (no checkpoint, or several processes) nothing is recorded and no RNG state is read.
+    :meth:`where` gives :func:`capture` the last resumable point. With ``model``, its buffers
+    at that point too (a copy per update): a forward pass after it, e.g. of a batch
+    interrupted before its update, has changed BatchNorm's running statistics. With
+    ``track=False`` (no checkpoint, or several processes) nothing is recorded and no RNG
+    state is read.
 
     Example::
 
-        position = Position(loader_generators(loader), track=True)
+        position = Position(loader_generators(loader), track=True, model=model)
         batches, sums, count = position.open(loader, epoch=0)
         ...; position.leave(); optimizer.step(); position.advance(i + 1, sums, count)
         capture(model, optimizer, None, None, history, **position.where())
     """
 
     def __init__(self, generators: Sequence[torch.Generator], *, track: bool,
-                 batches_per_epoch: int | None = None) -> None:
+                 batches_per_epoch: int | None = None, model: nn.Module | None = None) -> None:
         self.generators, self.track = list(generators), track
         self.batches_per_epoch = batches_per_epoch
         self.epoch = 0
         self._epoch_rng: dict[str, Any] | None = None
-        self._point: tuple[int, Tensor | None, int, dict[str, Any]] | None = None
+        self._point: tuple[int, Tensor | None, int, dict[str, Any], Any] | None = None
+        # the model's saved buffers: a forward pass changes them (BatchNorm's running
+        # statistics) before the update it belongs to, so they are kept at each resume point
+        self.model = model
+        self._buffer_names = set() if model is None else (
+            {n for n, _ in model.named_buffers()} & set(model.state_dict()))
+
+    def _buffers(self) -> dict[str, Tensor] | None:
+        if not self._buffer_names:
+            return None
+        return {n: b.detach().clone() for n, b in self.model.named_buffers()
+                if n in self._buffer_names}
 
     @property
     def resumable(self) -> bool:
@@ -803,13 +821,14 @@ class Position:
         self._point = None
         if self.track:
             self._point = (done, sums, count,
-                           self._epoch_rng if not done else rng_state(self.generators))
+                           self._epoch_rng if not done else rng_state(self.generators),
+                           self._buffers())
         return batches, sums, count
 
     def advance(self, batch: int, sums: Tensor | None, count: int) -> None:
         """After an update: ``batch`` batches of the epoch done, the run resumable here."""
         if self.track:
-            self._point = (batch, sums, count, rng_state(self.generators))
+            self._point = (batch, sums, count, rng_state(self.generators), self._buffers())
 
     def leave(self) -> None:
         """Before a change of state that is not resumable halfway (an update, an epoch's
@@ -820,6 +839,7 @@ class Position:
         """:func:`capture`'s position arguments for the last resumable point."""
         if self._point is None:
             raise RuntimeError("no resumable point: check Position.resumable first")
-        batch, sums, count, rng = self._point
+        batch, sums, count, rng, buffers = self._point
         return {"epoch": self.epoch, "batch": batch, "batches_per_epoch": self.batches_per_epoch,
-                "sums": sums, "count": count, "rng": [rng], "epoch_rng": [self._epoch_rng]}
+                "sums": sums, "count": count, "rng": [rng], "epoch_rng": [self._epoch_rng],
+                "buffers": buffers}

@@ -864,7 +864,7 @@ def _run(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.O
     _check_reiterable(train_loader, "train_loader", epochs - start_epoch)
     _check_reiterable(val_loader, "val_loader", epochs - start_epoch)
     position = ckpt.Position(generators, track=checkpoint is not None and world == 1,
-                             batches_per_epoch=n_batches)
+                             batches_per_epoch=n_batches, model=net)
     opened = None
     if state is not None and start_epoch < epochs:
         # skip to the saved batch first: a loader too short for it refuses here, with nothing

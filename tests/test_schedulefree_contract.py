@@ -449,3 +449,54 @@ def test_fit_without_validation_returns_the_eval_weights():
     # the reference validated between epochs, drawing from no RNG the run draws from
     _assert_same(_weights(model), ref["x"][-1], "model")
     assert all(g["train_mode"] is False for g in opt.param_groups)
+
+
+class _InterruptingLoss(nn.CrossEntropyLoss):
+    """Ctrl-C in the ``n``-th training forward pass (1-based): inside an optimizer update."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.n, self.calls = n, 0
+
+    def forward(self, outputs, targets):
+        if torch.is_grad_enabled():  # training, not validation
+            self.calls += 1
+            if self.calls == self.n:
+                raise KeyboardInterrupt
+        return super().forward(outputs, targets)
+
+
+@pytest.mark.parametrize("name,accumulation,call", [
+    ("adamw", 1, 3), ("adamw", 1, 9), ("adamw", 4, 10), ("adamw-warmup", 4, 14),
+    ("prodigy", 1, 9)])
+def test_resume_after_an_interrupt_in_a_forward_pass_is_exact(tmp_path, name, accumulation,
+                                                               call):
+    """A Ctrl-C in the loss of a training batch (before the update's optimizer step; with
+    accumulation, between micro-batches): fit writes a checkpoint at the last update, and
+    resuming from it gives the uninterrupted run."""
+    full_model, full_opt, full_history = _fit(ALL[name], accumulation_steps=accumulation)
+    path = tmp_path / "ck.pt"
+    model, opt, loader, val_loader = _setup(ALL[name])
+    with pytest.raises(KeyboardInterrupt):
+        lrnotes.fit(model, loader, opt, _InterruptingLoss(call), EPOCHS, val_loader=val_loader,
+                    metrics=METRICS, progress=False, checkpoint=path,
+                    accumulation_steps=accumulation)
+    if accumulation == 1:  # the checkpoint holds the train-mode weights after update call - 1
+        saved_model, _ = _restored(ALL[name], path)
+        _assert_same(_weights(saved_model), _ref(name)["at"][call - 1][0], "checkpoint")
+    model, opt, history = _fit(ALL[name], checkpoint=path, resume=True,
+                               accumulation_steps=accumulation)
+    _assert_same(_weights(model), _weights(full_model), "weights")
+    _assert_same(opt.state_dict(), full_opt.state_dict(), "optimizer")
+    _assert_histories_equal(history, full_history)
+
+
+def test_lr_find_leaves_a_fresh_optimizer_fresh_and_sweeps_without_validation():
+    model, opt, loader, _ = _setup(_sf_adamw)
+    before_w, before_opt = _weights(model), copy.deepcopy(opt.state_dict())
+    result = lrnotes.lr_find(model, loader, opt, nn.CrossEntropyLoss(), start_lr=1e-4,
+                             end_lr=1.0, num_steps=6, progress=False)
+    assert len(result.lrs) >= 2 and np.all(np.isfinite(result.losses))
+    _assert_same(_weights(model), before_w, "model")
+    _assert_same(opt.state_dict(), before_opt, "optimizer")  # no z, k = 0, eval mode
+    assert opt.state_dict()["state"] == {}
