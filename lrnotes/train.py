@@ -700,7 +700,9 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
         checkpoint: a file path written after every epoch and on KeyboardInterrupt (see
             :mod:`lrnotes.checkpoint`: atomic, checksummed, verified before it is loaded):
             model, optimizer, scheduler, scaler, history, RNG states (torch, cuda, numpy,
-            python, the loader's generators) and the position in the epoch. Checked before
+            python, the loader's generators) and the position in the epoch (on an interrupt,
+            the model's buffers as of the last update: BatchNorm's running statistics, which
+            the interrupted batch's forward pass moved; a copy of them per update). Checked before
             training: not a directory, writable, and not an existing file unless ``resume``
             continues from it or ``overwrite=True``. One run writes a path at a time: the
             run holds :func:`lrnotes.checkpoint.hold` on it, and a second run on the same
