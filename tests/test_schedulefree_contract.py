@@ -500,3 +500,16 @@ def test_lr_find_leaves_a_fresh_optimizer_fresh_and_sweeps_without_validation():
     _assert_same(_weights(model), before_w, "model")
     _assert_same(opt.state_dict(), before_opt, "optimizer")  # no z, k = 0, eval mode
     assert opt.state_dict()["state"] == {}
+
+
+def test_keep_best_keeps_the_eval_weights_of_its_epoch():
+    """Callbacks see the epoch's end after validation, in eval mode: KeepBest's copy is the
+    averaged weights x of the best epoch, as the reference validated them."""
+    ref = _ref("adamw")
+    # "max": the highest validation loss, an epoch before the last (the loss falls here)
+    keep = lrnotes.callbacks.KeepBest("val_loss", mode="max")
+    model, opt, history = _fit(_sf_adamw, callbacks=[keep])
+    best = int(np.argmax([v["loss"] for v in ref["val"]]))
+    assert best < EPOCHS - 1 and keep.best_epoch == best + 1
+    _assert_same(dict(keep.weights), ref["x"][best], "kept weights")
+    _assert_same(_weights(model), ref["x"][best], "restored weights")
