@@ -513,3 +513,19 @@ def test_keep_best_keeps_the_eval_weights_of_its_epoch():
     assert best < EPOCHS - 1 and keep.best_epoch == best + 1
     _assert_same(dict(keep.weights), ref["x"][best], "kept weights")
     _assert_same(_weights(model), ref["x"][best], "restored weights")
+
+
+@pytest.mark.parametrize("stop", [4, 6, 7])
+def test_resume_with_bf16_autocast_is_exact(tmp_path, stop):
+    """The same with ``amp="bf16"`` (autocast on the CPU, no scaler): a Ctrl-C after update
+    ``stop`` (inside epoch 1, at its last update, inside epoch 2) resumes bit for bit."""
+    full_model, full_opt, full_history = _fit(_sf_adamw, amp="bf16")
+    path = tmp_path / "ck.pt"
+    with pytest.raises(KeyboardInterrupt):
+        _fit(_sf_adamw, checkpoint=path, amp="bf16", callbacks=[_InterruptAfter(stop)])
+    torch.manual_seed(4321)
+    model, opt, history = _fit(_sf_adamw, model_seed=5, checkpoint=path, resume=True,
+                               amp="bf16")
+    _assert_same(_weights(model), _weights(full_model), "weights")
+    _assert_same(opt.state_dict(), full_opt.state_dict(), "optimizer")
+    _assert_histories_equal(history, full_history)
