@@ -330,7 +330,7 @@ DDP_REFUSALS = textwrap.dedent('''
     x = torch.randn(32, 4, generator=g)
     data = TensorDataset(x, (x.sum(1) > 0).long())
     results = {}
-    for case in ["scheduler unit", "resume", "callback"]:
+    for case in ["scheduler unit", "resume", "schedule", "callback"]:
         torch.manual_seed(rank)  # each rank its own weights: rank 0's broadcast would show
         model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -340,6 +340,9 @@ DDP_REFUSALS = textwrap.dedent('''
             kw["scheduler"] = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0)
         elif case == "resume":  # a checkpoint of another model
             kw["resume"] = os.path.join(folder, "other.pt")
+        elif case == "schedule":  # this model's checkpoint, written with another StepLR
+            kw["resume"] = os.path.join(folder, "same.pt")
+            kw["scheduler"] = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.1)
         else:
             kw["callbacks"] = [Refuse()]
         try:
@@ -363,12 +366,17 @@ DDP_REFUSALS = textwrap.dedent('''
                     reason="torch.distributed with gloo is not available")
 def test_under_torchrun_a_refused_fit_changes_no_rank(tmp_path):
     """Two ranks with different weights; fit refuses (a scheduler whose unit it cannot know, a
-    checkpoint that does not fit, a callback) and every rank keeps its own weights, and no
+    checkpoint that does not fit, a schedule other than the checkpoint's, a callback) and
+    every rank keeps its own weights, and no
     folder is left. Before, fit wrapped the model in DDP first, which gave rank 1 rank 0's
     weights before the refusal."""
     small = nn.Linear(3, 2)
     ckpt.save(ckpt.capture(small, torch.optim.SGD(small.parameters(), lr=0.1), None, None,
                            History(), epoch=1), tmp_path / "other.pt")
+    same = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+    opt = torch.optim.SGD(same.parameters(), lr=0.1)
+    ckpt.save(ckpt.capture(same, opt, torch.optim.lr_scheduler.StepLR(opt, 1, gamma=0.5), None,
+                           History(), epoch=1), tmp_path / "same.pt")
     script = tmp_path / "refusals.py"
     script.write_text(DDP_REFUSALS)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -378,8 +386,8 @@ def test_under_torchrun_a_refused_fit_changes_no_rank(tmp_path):
     assert returncode == 0, stderr[-4000:]
     for rank in (0, 1):
         results = json.loads((tmp_path / f"rank{rank}.json").read_text())
-        assert results == dict.fromkeys(["scheduler unit", "resume", "callback"], "unchanged"), \
-            (rank, results)
+        assert results == dict.fromkeys(["scheduler unit", "resume", "schedule", "callback"],
+                                        "unchanged"), (rank, results)
 
 
 def test_two_processes_saving_one_path_never_remove_each_others_temporary(tmp_path):
