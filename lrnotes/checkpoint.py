@@ -830,6 +830,12 @@ class Position:
         if self.track:
             self._point = (batch, sums, count, rng_state(self.generators), self._buffers())
 
+    def retake_buffers(self) -> None:
+        """Copy the model's buffers at the current point again: a resumed run opens its
+        position (checking the skip) before :func:`restore` loads the checkpoint's buffers."""
+        if self._point is not None:
+            self._point = (*self._point[:4], self._buffers())
+
     def leave(self) -> None:
         """Before a change of state that is not resumable halfway (an update, an epoch's
         end): until the next :meth:`advance` or :meth:`open` there is no resume point."""

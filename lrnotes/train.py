@@ -882,6 +882,7 @@ def _run(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.O
     if state is not None:
         ckpt.restore(state, resume_path, model=net, optimizer=optimizer, scheduler=scheduler,
                      scaler=scaler, history=history, loss_fn=loss_fn, callbacks=hooks)
+        position.retake_buffers()  # the resume point's buffers are the checkpoint's
     runplan.apply(scheduler, lr_plan, resumed=state is not None, reschedule=reschedule)
     if rank == 0:
         runplan.warn(lr_plan)

@@ -379,6 +379,25 @@ def test_position_tracks_only_after_updates_and_resumes_at_the_same_batch():
         untracked.where()
 
 
+def test_position_keeps_the_models_buffers_of_the_resume_point():
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    position = Position([], track=True, batches_per_epoch=5, model=model)
+    position.open([torch.zeros(1)] * 5, epoch=0)
+    model(torch.randn(8, 3))  # a forward pass after the point moves the running statistics
+    position.advance(1, None, 8)
+    at_point = {k: v.clone() for k, v in model.state_dict().items()}
+    model(torch.randn(8, 3))  # the next batch's forward pass, then Ctrl-C
+    saved = ckpt.capture(model, opt, None, None, History(), **position.where())["model"]
+    assert not torch.equal(model[1].running_mean, at_point["1.running_mean"])
+    for key, value in at_point.items():
+        assert torch.equal(saved[key], value), key
+    with torch.no_grad():  # a restore loads other buffers into the model: taken again
+        model[1].running_mean.fill_(3.0)
+    position.retake_buffers()
+    assert torch.equal(position.where()["buffers"]["1.running_mean"], torch.full((4,), 3.0))
+
+
 def test_a_write_killed_midway_leaves_the_old_checkpoint_and_the_next_write_cleans_up(tmp_path):
     import signal
     import subprocess

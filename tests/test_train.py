@@ -512,6 +512,12 @@ def test_an_interrupt_after_a_forward_pass_resumes_batchnorm_statistics_exactly(
         fit(model, loader, opt, _InterruptInLoss(call), 2, progress=False, checkpoint=path,
             accumulation_steps=accumulation_steps)
     assert checkpoint.load(path)["batch"] > 0  # a mid-epoch checkpoint
+    # interrupted again in the first forward pass after resuming: the resume point's buffers
+    # are the checkpoint's, not those of the fresh model it was loaded into
+    model, opt, loader = setup()
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, loader, opt, _InterruptInLoss(1), 2, progress=False, checkpoint=path,
+            resume=True, accumulation_steps=accumulation_steps)
     model, opt, loader = setup()
     fit(model, loader, opt, nn.CrossEntropyLoss(), 2, progress=False, checkpoint=path,
         resume=True, accumulation_steps=accumulation_steps)
