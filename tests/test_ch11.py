@@ -191,7 +191,7 @@ def test_mnist1d_plateau_cuts_and_the_cosine_ends_near_zero(c):
 # --- the full profile on tiny data --------------------------------------------------------
 
 FULL = {"PROFILE": "full", "FULL_EPOCHS": 2, "FULL_BATCH_SIZE": 4, "FULL_SUBSET": 8,
-        "FULL_PATIENCE": 0, "VERIFY_DATA": False, "MEDIUM_EPOCHS": 1, "MEDIUM_SEEDS": 2}
+        "FULL_PATIENCE": 0, "VERIFY_DATA": False, "MEDIUM_EPOCHS": 2, "MEDIUM_SEEDS": 2}
 
 
 @pytest.fixture(scope="module")
