@@ -9,7 +9,8 @@ how idle threads wait).
 
 The MNIST-1D section asserts no winner: its tests check the glued verdicts (which constant is
 better, each schedule's difference from it in points and in sd, within or outside the spread,
-the count of seeds) against the glued per-seed accuracies, and that every run learns."""
+the count of seeds) against the glued per-seed accuracies, and that every run learns (worst
+margin 1.81, the lower-bound constant, over the six variants)."""
 
 import statistics
 
