@@ -10,4 +10,5 @@ export TQDM_DISABLE=${TQDM_DISABLE:-1}
 # claims were checked with it. Set OMP_NUM_THREADS yourself to override.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 unset MPLBACKEND  # the notebooks must render their figures inline
-.venv/bin/python -m pytest tests book --nbval-lax --nbval-current-env -p no:cacheprovider "$@"
+.venv/bin/python -m pytest tests book --nbval-lax --nbval-current-env -p no:cacheprovider \
+  --durations=20 "$@"

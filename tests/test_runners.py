@@ -1,9 +1,10 @@
 """Every chapter and the guide run to their end under any runner a reader uses: plain
 papermill (no special case for errors), nbclient (what the book build, nbconvert and
-JupyterLab use) and so Colab's "Run all". A cell that fails on purpose runs the slide under
-``%%expect_error NAME`` (``lrnotes.notebook.expect_error``): it shows the error and does not
-raise; it raises when the slide stops failing. No notebook carries the ``raises-exception``
-tag, which papermill and Colab ignore."""
+JupyterLab use; the book build is that run: myst-nb executes every page with nbclient,
+``allow_errors: false`` and errors fatal) and so Colab's "Run all". A cell that fails on
+purpose runs the slide under ``%%expect_error NAME`` (``lrnotes.notebook.expect_error``):
+it shows the error and does not raise; it raises when the slide stops failing. No notebook
+carries the ``raises-exception`` tag, which papermill and Colab ignore."""
 
 from __future__ import annotations
 
@@ -25,21 +26,10 @@ def test_runs_to_its_end_under_papermill(papermill_run, path):
     assert missing_failures(nb) == []
 
 
-@pytest.mark.notebooks
-@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if _failing_on_purpose(p)],
-                         ids=lambda p: p.stem)
-def test_runs_to_its_end_under_nbclient(path):
-    import nbclient
-
-    nb = nbformat.read(path, as_version=4)
-    nbclient.NotebookClient(nb, timeout=900, kernel_name="python3", allow_errors=False,
-                            resources={"metadata": {"path": str(BOOK)}}).execute()
-    assert missing_failures(nb) == []
-
-
 @pytest.fixture(scope="module")
 def executed_book(built_book):
-    """The notebooks as the book build executed them (myst-nb runs nbclient, errors fatal)."""
+    """The notebooks as the book build executed them (myst-nb runs nbclient, errors fatal):
+    a separate nbclient run of the same notebooks would repeat it."""
     return BUILD / "jupyter_execute" / "book"
 
 
