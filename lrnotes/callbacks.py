@@ -125,7 +125,9 @@ class Callback:
     """
 
     def on_fit_start(self, state: RunState) -> None:
-        """Once, before anything is restored or trained; raise to refuse the run."""
+        """Once, before anything is restored or trained; raise to refuse the run. It runs
+        before ``fit`` acts: the model is still where the caller left it (not yet moved to
+        ``device``, nor wrapped in DDP), so a refusal leaves it untouched."""
 
     def on_update(self, state: RunState) -> None:
         """After each optimizer update that was not skipped."""

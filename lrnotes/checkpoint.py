@@ -111,7 +111,8 @@ def capture(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
             batches_per_epoch: int | None = None, sums: Tensor | None = None, count: int = 0,
             rng: list[dict[str, Any]] | None = None,
             epoch_rng: list[dict[str, Any]] | None = None, batch_size: int | None = None,
-            loss_fn: Any = None, callbacks: Mapping[str, Any] | None = None) -> dict[str, Any]:
+            loss_fn: Any = None, callbacks: Mapping[str, Any] | None = None,
+            buffers: Mapping[str, Tensor] | None = None) -> dict[str, Any]:
     """The payload of a checkpoint taken after ``batch`` batches of epoch ``epoch``
     (0-based; ``batch=0`` and ``epoch=e`` is "epochs ``0..e-1`` done").
 
@@ -122,9 +123,12 @@ def capture(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
     ``nn.Module`` with parameters or buffers (a learnable loss), has its state saved too.
     ``callbacks`` is the state of fit's callbacks
     (:meth:`lrnotes.callbacks.Hooks.state_dict`); a checkpoint without it (an older one)
-    resumes with fresh callbacks.
+    resumes with fresh callbacks. ``buffers`` (from :meth:`Position.where`) replace the
+    model's buffers of those names: their values at the resume point.
     """
-    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+    model_state = model.state_dict()
+    model_state.update(buffers or {})
+    return {"model": model_state, "optimizer": optimizer.state_dict(),
             "optimizer_class": _qualname(optimizer),
             "scheduler": None if scheduler is None else scheduler.state_dict(),
             "scheduler_class": _qualname(scheduler),
@@ -252,10 +256,26 @@ def _verify_optimizer(state: Mapping[str, Any], path: Any,
         if param is None:
             raise _mismatch(path, "optimizer", f"state for an unknown parameter {key!r}")
         for name, value in buffers.items():
-            if isinstance(value, Tensor) and value.ndim > 0 and value.shape != param.shape:
+            if isinstance(value, Tensor) and not _fits_parameter(value.shape, param.shape):
                 raise _mismatch(path, "optimizer", f"state {name!r} of parameter {key} has shape "
                                                    f"{tuple(value.shape)}, the parameter "
                                                    f"{tuple(param.shape)}")
+
+
+def _fits_parameter(shape: torch.Size, param: torch.Size) -> bool:
+    """Whether an optimizer state of ``shape`` can belong to a parameter of shape ``param``:
+    the parameter's own shape (Adam's moments), one that broadcasts to it (a scalar step,
+    Adafactor's row and column statistics) or a flat copy of at most its elements (Prodigy's
+    ``s`` and ``p0``, ``p.flatten()[::slice_p]``). Optimizers derive their state from the
+    parameter in these ways, so a larger or unrelated shape is another parameter's state."""
+    if shape == param:
+        return True
+    if len(shape) == 1 and shape[0] <= param.numel():
+        return True
+    try:
+        return torch.broadcast_shapes(shape, param) == param
+    except RuntimeError:
+        return False
 
 
 def _verify_scheduler(state: Mapping[str, Any], path: Any, scheduler: Any) -> None:
@@ -380,7 +400,9 @@ def verify(state: Mapping[str, Any], path: str | os.PathLike, *, model: nn.Modul
 
     Checks, one function per object: the payload (every key, ``epoch``, ``batch`` and
     ``count`` integers >= 0, the position inside its epoch); the model's keys and shapes;
-    the optimizer's class, param groups, parameter counts and state shapes; the
+    the optimizer's class, param groups, parameter counts and state shapes (each state
+    tensor has its parameter's shape, one that broadcasts to it, e.g. Adafactor's row and
+    column statistics, or is a flat copy of at most its elements, e.g. Prodigy's); the
     scheduler's presence, class, keys and number of base lrs, and for an lrnotes
     ``ScheduledLR`` its whole state (``check_state_dict``: count mode, driven keys,
     momentum, every schedule and plateau state); a GradScaler on both sides or neither
@@ -481,14 +503,17 @@ def check_target(path: str | os.PathLike, *, may_exist: bool) -> str:
     if os.path.exists(path) and not may_exist:
         raise ValueError(f"checkpoint: {path!r} already exists; pass resume=True to continue "
                          "that run, or overwrite=True to start over and replace it")
-    folder = os.path.dirname(path)
-    try:
-        os.makedirs(folder, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=_temporary_prefix(path), suffix=".tmp")
+    folder = existing = os.path.dirname(path)
+    while not os.path.lexists(existing):  # the run creates the missing folders (hold), not this
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(f"checkpoint: cannot write to {folder!r} ({existing!r} is not a folder)")
+    try:  # a probe that leaves nothing behind: the folder's contents stay as they were
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=_temporary_prefix(path), suffix=".tmp")
         os.close(fd)
         os.remove(probe)
     except OSError as err:
-        raise ValueError(f"checkpoint: cannot write to {folder!r} ({err.strerror or err})"
+        raise ValueError(f"checkpoint: cannot write to {existing!r} ({err.strerror or err})"
                          ) from err
     return path
 
@@ -605,7 +630,9 @@ def hold(path: str | os.PathLike) -> Iterator[str]:
     A second holder, in this or another process, gets :class:`CheckpointInUse` (a
     ``ValueError``) naming the path and the holder's pid and host, which the lock file holds.
     The lock goes with the process: a killed run leaves no stale lock (the file stays; the
-    next run takes it). On a system without ``fcntl`` (Windows) nothing is locked.
+    next run takes it). On a system without ``fcntl`` (Windows) nothing is locked. Folders
+    of ``path`` that do not exist are created for the lock file, and removed again at the end
+    when they are empty (a refused run leaves the disk as it found it).
 
     Example::
 
@@ -618,10 +645,47 @@ def hold(path: str | os.PathLike) -> Iterator[str]:
     if os.path.isdir(target):
         raise ValueError(f"path: {target!r} is a directory, not a checkpoint file path")
     try:
-        import fcntl
+        import fcntl  # noqa: F401  (whether this system has advisory locks; _locked uses it)
     except ImportError:  # Windows: no advisory locks here
         yield target
         return
+    created = _make_folders(os.path.dirname(target))
+    try:
+        with _locked(target):
+            yield target
+    finally:
+        for folder in created:  # deepest first; a folder the run wrote into stays
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
+
+
+def _make_folders(folder: str) -> list[str]:
+    """Create ``folder`` and its missing parents; return those this call created, deepest
+    first, so that :func:`hold` can remove them again when the run wrote nothing there."""
+    missing = []
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    created = []
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder)
+        except FileExistsError:  # another run made it meanwhile: not ours to remove
+            continue
+        except OSError as err:
+            raise ValueError(f"checkpoint: cannot create the folder {folder!r} "
+                             f"({err.strerror or err})") from err
+        created.append(folder)
+    return created[::-1]
+
+
+@contextmanager
+def _locked(target: str) -> Iterator[None]:
+    """The advisory lock of :func:`hold` on ``target``'s lock file (its folder exists)."""
+    import fcntl
+
     lock = lock_path(target)
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
@@ -651,7 +715,7 @@ def hold(path: str | os.PathLike) -> Iterator[str]:
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on host {_HOST}\n".encode(), 0)
-        yield target
+        yield
     finally:
         try:
             os.remove(lock)  # while still locked, so nobody holds a removed file
@@ -671,24 +735,38 @@ class Position:
     :meth:`open` gives an epoch's batches (positioned after those a checkpoint had done),
     :meth:`advance` marks the point after an update as resumable, :meth:`leave` marks
     what follows (an update in progress, an epoch's end) as not resumable, and
-    :meth:`where` gives :func:`capture` the last resumable point. With ``track=False``
-    (no checkpoint, or several processes) nothing is recorded and no RNG state is read.
+    :meth:`where` gives :func:`capture` the last resumable point. With ``model``, its buffers
+    at that point too (a copy per update): a forward pass after it, e.g. of a batch
+    interrupted before its update, has changed BatchNorm's running statistics. With
+    ``track=False`` (no checkpoint, or several processes) nothing is recorded and no RNG
+    state is read.
 
     Example::
 
-        position = Position(loader_generators(loader), track=True)
+        position = Position(loader_generators(loader), track=True, model=model)
         batches, sums, count = position.open(loader, epoch=0)
         ...; position.leave(); optimizer.step(); position.advance(i + 1, sums, count)
         capture(model, optimizer, None, None, history, **position.where())
     """
 
     def __init__(self, generators: Sequence[torch.Generator], *, track: bool,
-                 batches_per_epoch: int | None = None) -> None:
+                 batches_per_epoch: int | None = None, model: nn.Module | None = None) -> None:
         self.generators, self.track = list(generators), track
         self.batches_per_epoch = batches_per_epoch
         self.epoch = 0
         self._epoch_rng: dict[str, Any] | None = None
-        self._point: tuple[int, Tensor | None, int, dict[str, Any]] | None = None
+        self._point: tuple[int, Tensor | None, int, dict[str, Any], Any] | None = None
+        # the model's saved buffers: a forward pass changes them (BatchNorm's running
+        # statistics) before the update it belongs to, so they are kept at each resume point
+        self.model = model
+        self._buffer_names = set() if model is None else (
+            {n for n, _ in model.named_buffers()} & set(model.state_dict()))
+
+    def _buffers(self) -> dict[str, Tensor] | None:
+        if not self._buffer_names:
+            return None
+        return {n: b.detach().clone() for n, b in self.model.named_buffers()
+                if n in self._buffer_names}
 
     @property
     def resumable(self) -> bool:
@@ -743,13 +821,20 @@ class Position:
         self._point = None
         if self.track:
             self._point = (done, sums, count,
-                           self._epoch_rng if not done else rng_state(self.generators))
+                           self._epoch_rng if not done else rng_state(self.generators),
+                           self._buffers())
         return batches, sums, count
 
     def advance(self, batch: int, sums: Tensor | None, count: int) -> None:
         """After an update: ``batch`` batches of the epoch done, the run resumable here."""
         if self.track:
-            self._point = (batch, sums, count, rng_state(self.generators))
+            self._point = (batch, sums, count, rng_state(self.generators), self._buffers())
+
+    def retake_buffers(self) -> None:
+        """Copy the model's buffers at the current point again: a resumed run opens its
+        position (checking the skip) before :func:`restore` loads the checkpoint's buffers."""
+        if self._point is not None:
+            self._point = (*self._point[:4], self._buffers())
 
     def leave(self) -> None:
         """Before a change of state that is not resumable halfway (an update, an epoch's
@@ -760,6 +845,7 @@ class Position:
         """:func:`capture`'s position arguments for the last resumable point."""
         if self._point is None:
             raise RuntimeError("no resumable point: check Position.resumable first")
-        batch, sums, count, rng = self._point
+        batch, sums, count, rng, buffers = self._point
         return {"epoch": self.epoch, "batch": batch, "batches_per_epoch": self.batches_per_epoch,
-                "sums": sums, "count": count, "rng": [rng], "epoch_rng": [self._epoch_rng]}
+                "sums": sums, "count": count, "rng": [rng], "epoch_rng": [self._epoch_rng],
+                "buffers": buffers}

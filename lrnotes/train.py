@@ -700,7 +700,9 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
         checkpoint: a file path written after every epoch and on KeyboardInterrupt (see
             :mod:`lrnotes.checkpoint`: atomic, checksummed, verified before it is loaded):
             model, optimizer, scheduler, scaler, history, RNG states (torch, cuda, numpy,
-            python, the loader's generators) and the position in the epoch. Checked before
+            python, the loader's generators) and the position in the epoch (on an interrupt,
+            the model's buffers as of the last update: BatchNorm's running statistics, which
+            the interrupted batch's forward pass moved; a copy of them per update). Checked before
             training: not a directory, writable, and not an existing file unless ``resume``
             continues from it or ``overwrite=True``. One run writes a path at a time: the
             run holds :func:`lrnotes.checkpoint.hold` on it, and a second run on the same
@@ -774,7 +776,8 @@ def fit(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.Op
     Their internal warmup is theirs: ``history.lr`` records ``param_groups[i]["lr"]``.
 
     Distributed: with a ``torch.distributed`` process group of world size > 1 (e.g. under
-    ``torchrun``) the model is wrapped in ``DistributedDataParallel`` unless it is one,
+    ``torchrun``) the model is wrapped in ``DistributedDataParallel`` unless it is one
+    (after every check: wrapping gives every rank rank 0's weights, so a refused run does not),
     ``DataLoader``\\ s without a ``DistributedSampler`` are rebuilt with
     :func:`distributed_loader`, ``set_epoch`` is called each epoch, losses and metrics
     are averaged over ranks, and only rank 0 shows progress and writes TensorBoard and
@@ -827,9 +830,8 @@ def _run(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.O
     """:func:`fit` after its arguments were checked, holding the checkpoint path."""
     dtype = _amp_dtype(amp, device)
     rank, world = _rank_world()
-    model.to(device)
-    model, net, train_loader, val_loader = _distribute(model, train_loader, val_loader, device,
-                                                       world)
+    net = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+    train_loader, val_loader = _distribute_loaders(train_loader, val_loader, world)
     n_batches = _length(train_loader, "train_loader")
     if world > 1 and n_batches is None:
         raise ValueError("train_loader must have a len() under DDP (ranks must agree on "
@@ -864,7 +866,7 @@ def _run(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.O
     _check_reiterable(train_loader, "train_loader", epochs - start_epoch)
     _check_reiterable(val_loader, "val_loader", epochs - start_epoch)
     position = ckpt.Position(generators, track=checkpoint is not None and world == 1,
-                             batches_per_epoch=n_batches)
+                             batches_per_epoch=n_batches, model=net)
     opened = None
     if state is not None and start_epoch < epochs:
         # skip to the saved batch first: a loader too short for it refuses here, with nothing
@@ -873,9 +875,14 @@ def _run(model: nn.Module, train_loader: Iterable[Any], optimizer: torch.optim.O
         opened = position.open(train_loader, start_epoch, state, rank, device)
     run.epoch = start_epoch
     hooks.fit_start()
+    # every check passed: act. The model moves and, under DDP, is wrapped only now: wrapping
+    # broadcasts rank 0's weights to the other ranks, which a refused run must not have done
+    model.to(device)
+    model = _wrap(model, device, world)
     if state is not None:
         ckpt.restore(state, resume_path, model=net, optimizer=optimizer, scheduler=scheduler,
                      scaler=scaler, history=history, loss_fn=loss_fn, callbacks=hooks)
+        position.retake_buffers()  # the resume point's buffers are the checkpoint's
     runplan.apply(scheduler, lr_plan, resumed=state is not None, reschedule=reschedule)
     if rank == 0:
         runplan.warn(lr_plan)
@@ -979,14 +986,10 @@ def _resume_path(resume: Any, checkpoint: Any, overwrite: Any) -> str | os.PathL
     return resume
 
 
-def _distribute(model: nn.Module, train_loader: Iterable[Any], val_loader: Iterable[Any] | None,
-                device: torch.device, world: int) -> tuple[nn.Module, nn.Module, Any, Any]:
-    """Under a process group of world size > 1: the model in ``DistributedDataParallel``
-    and ``DataLoader``\\ s with a ``DistributedSampler``. Returns ``(model, the unwrapped
-    model, train_loader, val_loader)``."""
-    if world > 1 and not isinstance(model, nn.parallel.DistributedDataParallel):
-        model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device] if device.type == "cuda" else None)
+def _distribute_loaders(train_loader: Iterable[Any], val_loader: Iterable[Any] | None,
+                        world: int) -> tuple[Any, Any]:
+    """Under a process group of world size > 1: ``DataLoader``\\ s with a
+    ``DistributedSampler`` (new loaders; the model and the RNGs are not touched)."""
     if world > 1:
         if isinstance(train_loader, DataLoader) and not isinstance(train_loader.sampler,
                                                                    DistributedSampler):
@@ -994,8 +997,16 @@ def _distribute(model: nn.Module, train_loader: Iterable[Any], val_loader: Itera
         if isinstance(val_loader, DataLoader) and not isinstance(val_loader.sampler,
                                                                  DistributedSampler):
             val_loader = distributed_loader(val_loader, shuffle=False)
-    net = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-    return model, net, train_loader, val_loader
+    return train_loader, val_loader
+
+
+def _wrap(model: nn.Module, device: torch.device, world: int) -> nn.Module:
+    """The model in ``DistributedDataParallel`` under a process group of world size > 1
+    (which broadcasts rank 0's parameters and buffers to every rank), unless it is one."""
+    if world > 1 and not isinstance(model, nn.parallel.DistributedDataParallel):
+        model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device] if device.type == "cuda" else None)
+    return model
 
 
 def _log_epoch(writer: Any, loop: _Loop, history: History, values: Mapping[str, float]) -> None:

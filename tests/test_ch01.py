@@ -63,3 +63,10 @@ def test_exercise_2_early_drop_ends_lowest_on_average(c):
     close(c["ex2_drop10"], c["manual_final_train"], "drop-10 mean is the chapter's run")
     below(c["ex2_early"], c["ex2_drop10"], "mean train loss: drop at 3 / drop at 10")
     below(c["ex2_early"], c["ex2_late"], "mean train loss: drop at 3 / drop at 17")
+
+
+def test_the_glued_note_on_the_seeds_follows_the_counts(c):
+    drop_wins_all = c["train_wins"] == c["val_wins"] == c["seeds"]
+    holds(c["seed_note"].startswith("the gap") == drop_wins_all,
+          "the note says the gap varies only where the drop wins on all seeds, else explains"
+          " the constant rate's wins")

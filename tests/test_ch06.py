@@ -78,3 +78,8 @@ def test_solution_2_a_high_limit_is_no_clipping_a_low_one_a_smaller_rate(c):
     holds(c["ex2_blown_up_10"] >= 1, "MAX_NORM 10: blown up in at least one seed")
     above(c["ex2_clipped_01"], 0.9, "MAX_NORM 0.1: fraction of updates clipped > 0.9")
     below(c["ex2_final_01"], 1.0, "MAX_NORM 0.1: worst last-epoch loss / variance")
+
+
+def test_solution_2_the_glued_comparison_with_the_chapters_limit_agrees(c):
+    word = "below" if c["ex2_final_01"] < c["final_norm"] else "above"
+    holds(c["ex2_01_vs_norm"] == word, "MAX_NORM 0.1 vs MAX_NORM 0.5: glued word agrees")

@@ -6,9 +6,12 @@ Margins measured with ``scripts/claims_margins.py --chapters 11 --seeds 0 1 2 --
 (benchmarks/results/claims_margins/11_image_classification.json): every claim holds in all
 six variants (SEED 0, 1, 2 x OMP_NUM_THREADS 1, 2), run with OMP_WAIT_POLICY=PASSIVE on a
 shared 2-core machine (it changes no number, only how idle threads wait). Accuracies are
-bounded by 1, so "above 0.9" reads as a margin of 1.07 at worst while the error rate stays
-2.7 times below its 10 % bound; the training loss fell more often than the validation loss
-with a worst margin of 1.25 (at least 4 of 21 epoch transitions apart)."""
+bounded by 1, so "above 0.9" reads as a margin of 1.08 at worst; the training loss fell more
+often than the validation loss with a worst margin of 1.17 (two seeds on the digits since the
+MNIST-1D section came: 14 epoch transitions). On MNIST-1D the lowest accuracy is 1.7 times
+0.3 (three times chance) and the lowest final training loss 2.45 times 0.3 at worst; the
+verdicts (within/outside the spread, seeds where the plateau rule ends higher) are checked
+against the glued accuracies, not against a fixed outcome."""
 
 import math
 from itertools import pairwise
@@ -45,7 +48,7 @@ def test_page_says_which_profile_made_it(c):
     holds((c["profile"], c["dataset"], c["model_name"]) == ("quick", "digits", "small ResNet"),
           "quick profile")
     holds(c["total_steps"] == c["epochs"] * c["steps_per_epoch"], "total steps")
-    holds(c["n_seeds"] >= 3, "three seeds")
+    holds(c["n_seeds"] >= 2, "at least two seeds per schedule")
 
 
 def test_all_three_schedules_reach_high_accuracy_on_every_seed(c):
@@ -116,10 +119,79 @@ def test_solutions(c):
           "glued counts")
 
 
+# --- MNIST-1D: the plateau rule against warmup + cosine -------------------------------------
+
+MEDIUM = {"plateau", "warmup_cosine"}
+
+
+def _medium_stats(c):
+    accs = c["medium_accs"]
+    diff = np.mean(accs["plateau"]) - np.mean(accs["warmup_cosine"])
+    return accs, diff, max(np.std(a) for a in accs.values())
+
+
+def test_mnist1d_runs_learn_and_are_still_far_from_fitting(c):
+    accs, losses, n = c["medium_accs"], c["medium_train_losses"], c["medium_seeds"]
+    holds(set(accs) == set(losses) == MEDIUM, "two schedules on MNIST-1D")
+    holds(n >= 3 and all(len(v) == n for d in (accs, losses) for v in d.values()),
+          "one value per seed, at least three seeds")
+    for key, name in (("plateau", "plateau"), ("warmup_cosine", "cosine")):
+        close(c[f"medium_{name}_acc"], np.mean(accs[key]), f"glued mean {key}")
+        close(c[f"medium_{name}_sd"], np.std(accs[key]), f"glued sd {key}", abs=1e-12)
+        close(c[f"medium_{name}_train"], np.mean(losses[key]), f"glued training loss {key}")
+    # ten classes: 0.3 is three times chance
+    above(min(min(v) for v in accs.values()), 0.3, "lowest MNIST-1D accuracy / 0.3")
+    # "neither arm is close to fitting its training signals"
+    above(min(min(v) for v in losses.values()), 0.3, "lowest final training loss / 0.3")
+
+
+def test_mnist1d_verdict_follows_the_glued_accuracies(c):
+    accs, diff, spread = _medium_stats(c)
+    n = c["medium_seeds"]
+    close(c["medium_diff"], diff, "glued difference of the means", abs=1e-12)
+    close(c["medium_diff_sd"], diff / spread, "glued difference in sd")
+    outside = abs(diff) > spread
+    holds(c["medium_where"] == ("outside" if outside else "within"), "within/outside the sd")
+    higher = sum(p > w for p, w in zip(accs["plateau"], accs["warmup_cosine"], strict=True))
+    holds(c["medium_higher"] == higher, "glued count of seeds")
+    holds(c["medium_higher_words"] == (f"all {n} seeds" if higher == n
+                                       else f"{higher} of the {n} seeds"), "its words")
+    verdict, why, takeaway = c["medium_verdict"], c["medium_why"], c["medium_takeaway"]
+    holds(takeaway.startswith(verdict), "the takeaway repeats the verdict")
+    holds(f"{diff:+.3f}" in takeaway, "with the glued difference")
+    if not outside:
+        holds("within the spread" in verdict and "rank neither" in verdict, "verdict: within")
+        holds("neither helped nor hurt" in why, "explanation: within")
+        holds(takeaway.endswith("shows no gain from annealing the rate."), "takeaway: within")
+    elif diff > 0:
+        holds(verdict.startswith("ReduceLROnPlateau ends higher, by more than"), "verdict")
+        holds("learn little" in why, "explanation: the decay loses")
+        holds(takeaway.endswith("loses by annealing the rate to zero."), "takeaway")
+    else:
+        holds(verdict.startswith("warmup + cosine ends higher, by more than"), "verdict")
+        holds("annealing the rate paid" in why, "explanation: the decay wins")
+        holds(takeaway.endswith("gains from annealing the rate."), "takeaway")
+
+
+def test_mnist1d_plateau_cuts_and_the_cosine_ends_near_zero(c):
+    lrs, n = c["medium_plateau_lrs"], c["medium_seeds"]
+    holds(len(lrs) == n and all(len(run) == c["medium_epochs"] for run in lrs),
+          "one lr per epoch and run")
+    cut = [sum(b < a for a, b in pairwise([c["lr"], *run])) for run in lrs]
+    holds(c["medium_cut_runs"] == sum(k > 0 for k in cut), "glued count of runs with a cut")
+    holds(c["medium_cut_words"] == f"{c['medium_cut_runs']} of its {n} runs", "its words")
+    # "where it did not cut, it trained at LR from the first update to the last"
+    for run, k in zip(lrs, cut, strict=True):
+        holds(k > 0 or all(lr == c["lr"] for lr in run), "no cut: a constant rate")
+    holds(c["medium_patience"] == 1, "the quick patience")
+    for last in c["medium_cosine_last_lrs"]:
+        below(last, 1e-3 * c["lr"], "warmup + cosine's last lr / 1e-3 lr")
+
+
 # --- the full profile on tiny data --------------------------------------------------------
 
 FULL = {"PROFILE": "full", "FULL_EPOCHS": 2, "FULL_BATCH_SIZE": 4, "FULL_SUBSET": 8,
-        "FULL_PATIENCE": 0, "VERIFY_DATA": False}
+        "FULL_PATIENCE": 0, "VERIFY_DATA": False, "MEDIUM_EPOCHS": 2, "MEDIUM_SEEDS": 2}
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +226,8 @@ def test_full_profile_produces_its_results_table(full):
     total = full["total_steps"]
     assert full["planned_steps"] == {"one_cycle": total, "warmup_cosine": total}
     assert len(full["plateau_epoch_lrs"]) == FULL["FULL_EPOCHS"]
+    assert {key: len(v) for key, v in full["medium_accs"].items()} == {
+        key: FULL["MEDIUM_SEEDS"] for key in MEDIUM}
 
 
 def test_the_plain_torch_schedulers_give_the_same_rates(c):

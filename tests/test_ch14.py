@@ -83,3 +83,9 @@ def test_solutions(c):
     holds(c["histogram_tags"] == c["parameter_names"], "one histogram per parameter")
     holds(c["histograms_in_scalars"] is False, "read_tensorboard returns no histograms")
     above(c["clipped_above"], 0.05, "logged norms above max_norm with clip=0.5")
+
+
+def test_the_glued_verdict_on_warmup_cosine_follows_the_count(c):
+    all_lower = c["cosine_lower_in"] == c["seeds"]
+    holds(c["cosine_verdict"].startswith("the warmup and the decay end lower") == all_lower,
+          "the verdict claims a gain only where warmup-cosine ends lower on all seeds")

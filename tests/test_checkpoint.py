@@ -178,8 +178,31 @@ def test_check_target_refuses_directories_existing_files_and_unwritable_folders(
         ckpt.check_target(blocker / "ck.pt", may_exist=False)
     with pytest.raises(TypeError, match="checkpoint"):
         ckpt.check_target(3, may_exist=False)
-    assert ckpt.check_target(tmp_path / "new" / "ck.pt", may_exist=False)
-    assert os.listdir(tmp_path / "new") == []  # the write probe is gone
+    before = sorted(os.listdir(tmp_path))
+    assert ckpt.check_target(tmp_path / "new" / "deeper" / "ck.pt", may_exist=False)
+    assert sorted(os.listdir(tmp_path)) == before  # no folder made, the write probe gone
+    (tmp_path / "locked").mkdir()
+    os.chmod(tmp_path / "locked", stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        if not os.access(tmp_path / "locked", os.W_OK):  # root writes anywhere
+            with pytest.raises(ValueError, match="checkpoint: cannot write to .*locked"):
+                ckpt.check_target(tmp_path / "locked" / "new" / "ck.pt", may_exist=False)
+    finally:
+        os.chmod(tmp_path / "locked", stat.S_IRWXU)
+
+
+def test_hold_creates_missing_folders_and_removes_them_when_left_empty(tmp_path):
+    path = tmp_path / "a" / "b" / "ck.pt"
+    with ckpt.hold(path):
+        assert os.listdir(tmp_path / "a" / "b") == ["ck.pt.lock"]
+    assert os.listdir(tmp_path) == []  # nothing written: the folders go with the lock file
+    with ckpt.hold(path):
+        ckpt.save({"x": 1}, path)
+    assert os.listdir(tmp_path / "a" / "b") == ["ck.pt"]  # a folder with a checkpoint stays
+    (tmp_path / "c").mkdir()
+    with ckpt.hold(tmp_path / "c" / "d" / "ck.pt"):
+        pass
+    assert os.listdir(tmp_path / "c") == []  # a folder that was there stays
 
 
 # --- verification -----------------------------------------------------------------------------
@@ -227,6 +250,53 @@ def test_verify_refuses_foreign_optimizer_scheduler_amp_and_loader(tmp_path):
                                  {"params": model[2].parameters()}], lr=0.1, momentum=0.9)
     with pytest.raises(CheckpointError, match="1 param groups in the checkpoint, 2"):
         ckpt.verify(state, path, model=model, optimizer=two_groups, scheduler=None)
+
+
+def _stepped(opt_factory):
+    model = net()
+    opt = opt_factory(model.parameters())
+    model(torch.randn(4, 3)).square().mean().backward()
+    opt.step()
+    return model, opt
+
+
+@pytest.mark.parametrize("make", [
+    lambda params: torch.optim.Adafactor(params, lr=0.01),  # row/column statistics (8, 1), (1, 3)
+    lambda params: pytest.importorskip("prodigyopt").Prodigy(params, lr=1.0),  # flat s and p0
+    lambda params: pytest.importorskip("prodigyopt").Prodigy(params, lr=1.0, slice_p=5),
+], ids=["adafactor", "prodigy", "prodigy-slice_p"])
+def test_verify_accepts_optimizer_states_derived_from_the_parameter(tmp_path, make):
+    """An optimizer's state need not have its parameter's shape (Adafactor's factored second
+    moment, Prodigy's flattened and strided copies): verify and restore accept them, and a
+    resumed fit with them is exact (tests/test_schedulefree_contract.py). Before, verify
+    refused every one: 'state 's' of parameter 0 has shape (24,), the parameter (8, 3)'."""
+    model, opt = _stepped(make)
+    path = tmp_path / "ck.pt"
+    ckpt.save(ckpt.capture(model, opt, None, None, History(), epoch=1), path)
+    other = net(seed=1)
+    other_opt = make(other.parameters())
+    ckpt.restore(ckpt.load(path), path, model=other, optimizer=other_opt)
+    assert_same(other_opt.state_dict(), opt.state_dict())
+
+
+def test_verify_refuses_the_state_of_another_parameter(tmp_path):
+    model, opt = _stepped(lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9))
+    path = tmp_path / "ck.pt"
+    state = ckpt.capture(model, opt, None, None, History(), epoch=1)
+    buffers = state["optimizer"]["state"]
+    # weights (8, 3) and (2, 8): swapped, neither fits the other
+    swapped = {**buffers, 0: buffers[2], 2: buffers[0]}
+    # a flat state larger than its parameter: the first bias's (8,) on the last bias (2,)
+    larger = {**buffers, 3: buffers[1]}
+    for states, match in [(swapped, r"state 'momentum_buffer' of parameter 0 has shape \(2, 8\), "
+                                    r"the parameter \(8, 3\)"),
+                          (larger, r"parameter 3 has shape \(8,\), the parameter \(2,\)")]:
+        bad = {**state, "optimizer": {**state["optimizer"], "state": states}}
+        before = snapshot(model, opt)
+        with pytest.raises(CheckpointError, match=match):
+            ckpt.verify(bad, path, model=model, optimizer=opt)
+        for a, b in zip(before, snapshot(model, opt), strict=True):
+            assert_same(a, b)
 
 
 def test_verify_refuses_a_mid_epoch_position_in_a_loader_of_another_length(tmp_path):
@@ -307,6 +377,25 @@ def test_position_tracks_only_after_updates_and_resumes_at_the_same_batch():
     assert not untracked.resumable
     with pytest.raises(RuntimeError, match="resumable"):
         untracked.where()
+
+
+def test_position_keeps_the_models_buffers_of_the_resume_point():
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    position = Position([], track=True, batches_per_epoch=5, model=model)
+    position.open([torch.zeros(1)] * 5, epoch=0)
+    model(torch.randn(8, 3))  # a forward pass after the point moves the running statistics
+    position.advance(1, None, 8)
+    at_point = {k: v.clone() for k, v in model.state_dict().items()}
+    model(torch.randn(8, 3))  # the next batch's forward pass, then Ctrl-C
+    saved = ckpt.capture(model, opt, None, None, History(), **position.where())["model"]
+    assert not torch.equal(model[1].running_mean, at_point["1.running_mean"])
+    for key, value in at_point.items():
+        assert torch.equal(saved[key], value), key
+    with torch.no_grad():  # a restore loads other buffers into the model: taken again
+        model[1].running_mean.fill_(3.0)
+    position.retake_buffers()
+    assert torch.equal(position.where()["buffers"]["1.running_mean"], torch.full((4,), 3.0))
 
 
 def test_a_write_killed_midway_leaves_the_old_checkpoint_and_the_next_write_cleans_up(tmp_path):

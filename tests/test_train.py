@@ -473,6 +473,58 @@ def run_with_checkpoint(path, epochs: int = 1, model=None, **kwargs):
                progress=False, **kwargs)
 
 
+class _InterruptInLoss(nn.CrossEntropyLoss):
+    """Ctrl-C in the ``n``-th training loss: after its forward pass, before its update."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n, self.calls = n, 0
+
+    def forward(self, outputs, targets):
+        self.calls += 1
+        if self.calls == self.n:
+            raise KeyboardInterrupt
+        return super().forward(outputs, targets)
+
+
+@pytest.mark.parametrize("accumulation_steps,call", [(1, 4), (1, 11), (3, 5)])
+def test_an_interrupt_after_a_forward_pass_resumes_batchnorm_statistics_exactly(
+        tmp_path, accumulation_steps, call):
+    """The forward pass of the interrupted batch (or of a half-done accumulation group) has
+    moved BatchNorm's running statistics; the checkpoint holds them as they were after the
+    last update, so the resumed run, which repeats that batch, ends bitwise equal. Before,
+    running_mean, running_var and num_batches_tracked differed."""
+    def setup():
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Linear(8, 2))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        loader = DataLoader(blobs(48), batch_size=8, shuffle=True,
+                            generator=torch.Generator().manual_seed(1))
+        return model, opt, loader
+
+    model, opt, loader = setup()
+    fit(model, loader, opt, nn.CrossEntropyLoss(), 2, progress=False,
+        accumulation_steps=accumulation_steps)
+    full = model.state_dict()
+    path = tmp_path / "ck.pt"
+    model, opt, loader = setup()
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, loader, opt, _InterruptInLoss(call), 2, progress=False, checkpoint=path,
+            accumulation_steps=accumulation_steps)
+    assert checkpoint.load(path)["batch"] > 0  # a mid-epoch checkpoint
+    # interrupted again in the first forward pass after resuming: the resume point's buffers
+    # are the checkpoint's, not those of the fresh model it was loaded into
+    model, opt, loader = setup()
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, loader, opt, _InterruptInLoss(1), 2, progress=False, checkpoint=path,
+            resume=True, accumulation_steps=accumulation_steps)
+    model, opt, loader = setup()
+    fit(model, loader, opt, nn.CrossEntropyLoss(), 2, progress=False, checkpoint=path,
+        resume=True, accumulation_steps=accumulation_steps)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, full[key]), key
+
+
 def test_an_existing_checkpoint_is_not_overwritten_without_resume_or_overwrite(tmp_path):
     path = tmp_path / "ck.pt"
     run_with_checkpoint(path, epochs=3)

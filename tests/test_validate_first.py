@@ -8,15 +8,19 @@ before the fix (checked against main).
 from __future__ import annotations
 
 import copy
+import json
 import math
 import multiprocessing
 import os
 import pickle
+import sys
+import textwrap
 import time
 import warnings
 
 import pytest
 import torch
+from test_ddp import run_killable
 from torch import nn
 
 import lrnotes
@@ -265,6 +269,125 @@ def test_a_second_run_on_a_held_checkpoint_path_is_refused_at_once_naming_the_ho
     assert sorted(os.listdir(tmp_path)) == ["ck.pt"]  # no lock file, no temporary left
     with ckpt.hold(path), pytest.raises(ckpt.CheckpointInUse, match="ck.pt"), ckpt.hold(path):
         pass  # in one process too: one holder at a time
+
+
+class _Refuse(lrnotes.callbacks.Callback):
+    def on_fit_start(self, state):
+        raise ValueError("callback: refused")
+
+
+def _lambda_lr(opt):  # a scheduler whose unit "auto" cannot know: refused in the run's plan
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0)
+
+
+@pytest.mark.parametrize("refusal", ["argument", "scheduler unit", "callback", "resume"])
+def test_a_refused_fit_leaves_the_disk_as_it_found_it(tmp_path, refusal):
+    """No folder, lock file or probe is left by a refused run, whichever check refuses it;
+    before, check_target created the checkpoint's folder before the run's checks."""
+    model, loader = bn_model(), shuffled_loader()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    path = tmp_path / "runs" / "a" / "ck.pt"
+    kw = {"checkpoint": path, "progress": False}
+    if refusal == "argument":
+        kw["log_every"] = 0
+    elif refusal == "scheduler unit":
+        kw["scheduler"] = _lambda_lr(opt)
+    elif refusal == "callback":
+        kw["callbacks"] = [_Refuse()]
+    else:  # a checkpoint of another model, resumed into a new folder
+        other = tmp_path / "other.pt"
+        small = nn.Linear(3, 2)
+        ckpt.save(ckpt.capture(small, torch.optim.SGD(small.parameters(), lr=0.1), None, None,
+                               History(), epoch=1), other)
+        kw["resume"] = other
+    before = sorted(os.listdir(tmp_path))
+    state = state_of(model, opt, loader)
+    with pytest.raises(ValueError):
+        lrnotes.fit(model, loader, opt, nn.CrossEntropyLoss(), 2, **kw)
+    assert sorted(os.listdir(tmp_path)) == before
+    assert_unchanged(state, state_of(model, opt, loader))
+    # and a run that passes its checks makes the folder and keeps it with its checkpoint
+    lrnotes.fit(model, loader, opt, nn.CrossEntropyLoss(), 1, checkpoint=path, progress=False)
+    assert os.listdir(path.parent) == ["ck.pt"]
+
+
+DDP_REFUSALS = textwrap.dedent('''
+    import json, os, sys
+    sys.path.insert(0, sys.argv[2])  # this checkout's lrnotes
+    import torch, torch.distributed as dist
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+    import lrnotes
+
+    class Refuse(lrnotes.callbacks.Callback):
+        def on_fit_start(self, state):
+            raise ValueError("callback: refused")
+
+    folder = sys.argv[1]
+    dist.init_process_group("gloo")
+    rank = dist.get_rank()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(32, 4, generator=g)
+    data = TensorDataset(x, (x.sum(1) > 0).long())
+    results = {}
+    for case in ["scheduler unit", "resume", "schedule", "callback"]:
+        torch.manual_seed(rank)  # each rank its own weights: rank 0's broadcast would show
+        model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        before = [p.detach().clone() for p in model.parameters()]
+        kw = {}
+        if case == "scheduler unit":
+            kw["scheduler"] = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0)
+        elif case == "resume":  # a checkpoint of another model
+            kw["resume"] = os.path.join(folder, "other.pt")
+        elif case == "schedule":  # this model's checkpoint, written with another StepLR
+            kw["resume"] = os.path.join(folder, "same.pt")
+            kw["scheduler"] = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.1)
+        else:
+            kw["callbacks"] = [Refuse()]
+        try:
+            lrnotes.fit(model, DataLoader(data, batch_size=8), opt, nn.CrossEntropyLoss(), 2,
+                        checkpoint=os.path.join(folder, case, "ck.pt"), progress=False, **kw)
+            results[case] = "trained"
+        except ValueError:
+            same = all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+            results[case] = "unchanged" if same else "changed"
+        dist.barrier()
+        results[case] += "" if not os.path.exists(os.path.join(folder, case)) else ", folder"
+    with open(os.path.join(folder, f"rank{rank}.json"), "w") as f:
+        json.dump(results, f)
+    dist.barrier()
+    dist.destroy_process_group()
+''')
+
+
+@pytest.mark.skipif(not (torch.distributed.is_available()
+                         and torch.distributed.is_gloo_available()),
+                    reason="torch.distributed with gloo is not available")
+def test_under_torchrun_a_refused_fit_changes_no_rank(tmp_path):
+    """Two ranks with different weights; fit refuses (a scheduler whose unit it cannot know, a
+    checkpoint that does not fit, a schedule other than the checkpoint's, a callback) and
+    every rank keeps its own weights, and no
+    folder is left. Before, fit wrapped the model in DDP first, which gave rank 1 rank 0's
+    weights before the refusal."""
+    small = nn.Linear(3, 2)
+    ckpt.save(ckpt.capture(small, torch.optim.SGD(small.parameters(), lr=0.1), None, None,
+                           History(), epoch=1), tmp_path / "other.pt")
+    same = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+    opt = torch.optim.SGD(same.parameters(), lr=0.1)
+    ckpt.save(ckpt.capture(same, opt, torch.optim.lr_scheduler.StepLR(opt, 1, gamma=0.5), None,
+                           History(), epoch=1), tmp_path / "same.pt")
+    script = tmp_path / "refusals.py"
+    script.write_text(DDP_REFUSALS)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    returncode, stderr = run_killable(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         str(script), str(tmp_path), root], timeout=240)
+    assert returncode == 0, stderr[-4000:]
+    for rank in (0, 1):
+        results = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert results == dict.fromkeys(["scheduler unit", "resume", "schedule", "callback"],
+                                        "unchanged"), (rank, results)
 
 
 def test_two_processes_saving_one_path_never_remove_each_others_temporary(tmp_path):
