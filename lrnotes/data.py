@@ -24,6 +24,7 @@ import shutil
 import tarfile
 import tempfile
 import urllib.request
+import warnings
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -430,16 +431,36 @@ def _mnist1d_arrays(num_samples: int, seed: int, root: Path) -> dict[str, np.nda
     arrays = {"x": generated["x"].astype(np.float32), "y": generated["y"].astype(np.int64),
               "x_test": generated["x_test"].astype(np.float32),
               "y_test": generated["y_test"].astype(np.int64)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
+        _write_npz_atomically(path, arrays)
+    except OSError as err:  # a read-only data folder: the arrays are right, only uncached
+        warnings.warn(f"lrnotes.data.mnist1d: could not cache the generated data in "
+                      f"{path.parent} ({err.strerror or err}); they will be generated again "
+                      f"next time (set LRNOTES_DATA or root= to a writable folder)",
+                      RuntimeWarning, stacklevel=3)
+    return arrays
+
+
+def _write_npz_atomically(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """``np.savez`` to a temporary file beside ``path``, then renamed onto it: a reader never
+    sees half a file. Folders are created; a partial temporary file is removed."""
+    created = [p for p in reversed(path.parents) if not p.exists()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
         with os.fdopen(fd, "wb") as out:
             np.savez(out, **arrays)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        for folder in reversed(created):  # leave no empty folder behind
+            try:
+                folder.rmdir()
+            except OSError:
+                break
         raise
-    return arrays
 
 
 def mnist1d(*, batch_size: int = 128, num_samples: int = 5000, seed: int = 0,

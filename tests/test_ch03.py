@@ -9,9 +9,12 @@ restarts' higher one (x1.17 at worst) hold in each of seeds 0 to 4 taken alone, 
 thread count moves them by less than 1e-5."""
 
 import math
+import re
 import statistics
 
+import nbformat
 from margins import above, below, close, holds
+from notebooks import BOOK
 
 CH = "03_cosine_annealing"
 
@@ -87,6 +90,7 @@ def test_on_mnist1d_glued_verdicts_are_the_results(c):
           "glued verdict, step vs cosine")
     best = max(("step decay", "cosine"), key=lambda n: statistics.fmean(acc[n]))
     holds(c["medium_better_decay"] == best, "glued better decay")
+    close(c["medium_better_decay_acc"], statistics.fmean(acc[best]), "glued better decay's mean")
 
 
 def test_on_mnist1d_a_constant_rate_ends_above_both_decays_on_this_budget(c):
@@ -102,3 +106,20 @@ def test_on_mnist1d_a_constant_rate_ends_above_both_decays_on_this_budget(c):
     for name, values in final.items():
         for value in values["val_acc"]:
             above(value, 0.5, f"MNIST-1D run learns ({name})")
+
+
+def test_the_mnist1d_section_comes_before_the_takeaways_and_its_knobs_are_parameters():
+    nb = nbformat.read(BOOK / f"{CH}.ipynb", as_version=4)
+    markdown = [cell.source for cell in nb.cells if cell.cell_type == "markdown"]
+    heading = next(i for i, s in enumerate(markdown) if "## On a harder task: MNIST-1D" in s)
+    takeaways = next(i for i, s in enumerate(markdown) if "## What to take away" in s)
+    holds(heading < takeaways, "the MNIST-1D section precedes the takeaways")
+    holds("{glue:}`medium_" in markdown[takeaways].split("## Exercises")[0],
+          "the takeaways paste what the MNIST-1D section found")
+    parameters = next(cell for cell in nb.cells if "parameters" in cell.metadata.get("tags", []))
+    for knob in ("MEDIUM_EPOCHS", "MEDIUM_SEEDS"):
+        holds(re.search(rf"^{knob} = \d+  # \S", parameters.source, re.M) is not None,
+              f"{knob} in the parameters cell, with a comment")
+        assigned = [cell for cell in nb.cells if cell.cell_type == "code"
+                    and re.search(rf"^{knob} = ", cell.source, re.M)]
+        holds(assigned == [parameters], f"{knob} set only in the parameters cell")

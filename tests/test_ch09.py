@@ -5,7 +5,14 @@ Margins measured with ``scripts/claims_margins.py --chapters 09 --seeds 0 1 2 --
 variants (SEED 0, 1, 2 x OMP_NUM_THREADS 1, 2; worst margins: CLR / lower-bound mean 1.42,
 CLR / best constant vs MARGIN 1.59).
 Run with OMP_WAIT_POLICY=PASSIVE on a shared 2-core machine (it changes no number, only
-how idle threads wait)."""
+how idle threads wait).
+
+The MNIST-1D section asserts no winner: its tests check the glued verdicts (which constant is
+better, each schedule's difference from it in points and in sd, within or outside the spread,
+the count of seeds) against the glued per-seed accuracies, and that every run learns (worst
+margin 1.81, the lower-bound constant, over the six variants)."""
+
+import statistics
 
 import numpy as np
 from margins import above, below, close, holds
@@ -89,3 +96,54 @@ def test_solution_2_names_the_lowest_policy(c):
           "triangular2's last cycle peaks lower")
     below(c["ex2_exp_range_peak_last_cycle"], c["ex2_triangular_peak_last_cycle"],
           "exp_range's last cycle peaks lower")
+
+
+# --- MNIST-1D: the cycle and one-cycle against each bound held constant, over seeds ----------
+CLR, ONE_CYCLE = "CLR (triangular)", "one-cycle"
+UPPER, LOWER = "constant at the upper bound", "constant at the lower bound"
+
+
+def test_on_mnist1d_each_arm_runs_at_its_rates(c):
+    half = c["medium_half_cycle_epochs"]
+    holds(c["medium_epochs"] % (2 * half) == 0, "the MNIST-1D cycle ends at the bottom")
+    close(c["medium_cycles"], c["medium_epochs"] / (2 * half), "glued number of cycles")
+    peaks = c["medium_peak_lrs"]
+    for name in (CLR, UPPER):
+        for peak in peaks[name]:
+            close(peak, c["medium_max_lr"], f"peak rate of {name} = MEDIUM_MAX_LR")
+    for peak in peaks[ONE_CYCLE]:  # its peak falls between two updates
+        close(peak, c["medium_max_lr"], "one-cycle's peak = MEDIUM_MAX_LR within 0.1%", rel=1e-3)
+    for peak in peaks[LOWER]:
+        close(peak, c["medium_base_lr"], "the lower constant = MEDIUM_BASE_LR")
+
+
+def test_on_mnist1d_glued_verdicts_are_the_results(c):
+    acc = {name: values["val_acc"] for name, values in c["medium_final"].items()}
+    holds(set(acc) == {CLR, ONE_CYCLE, UPPER, LOWER}, "the four MNIST-1D arms")
+    for values in acc.values():
+        holds(len(values) == c["medium_seeds"] >= 3, "one MNIST-1D run per seed, at least three")
+    for key, name in (("clr", CLR), ("onecycle", ONE_CYCLE), ("upper", UPPER), ("lower", LOWER)):
+        close(c[f"medium_{key}_acc"], statistics.fmean(acc[name]), f"glued mean, {name}")
+        close(c[f"medium_{key}_sd"], statistics.pstdev(acc[name]), f"glued sd, {name}", rel=1e-6)
+    best = max((UPPER, LOWER), key=lambda name: statistics.fmean(acc[name]))
+    holds(c["medium_best_constant"] == best.removeprefix("constant at "),
+          "glued name of the better constant")
+    holds(c["medium_best"] == max(acc, key=lambda name: statistics.fmean(acc[name])),
+          "glued name of the highest mean")
+    for key, name in (("clr", CLR), ("onecycle", ONE_CYCLE)):
+        difference = statistics.fmean(acc[name]) - statistics.fmean(acc[best])
+        spread = max(statistics.pstdev(acc[name]), statistics.pstdev(acc[best]))
+        close(c[f"medium_{key}_diff"], 100 * difference, f"glued {name} - constant", abs=1e-9)
+        close(c[f"medium_{key}_effect"], difference / spread, f"glued {name} effect", rel=1e-6)
+        holds(c[f"medium_{key}_where"] == ("within" if abs(difference) <= spread else "outside"),
+              f"glued verdict, {name} against the better constant")
+        ahead = sum(a > b for a, b in zip(acc[name], acc[best], strict=True))
+        n = len(acc[name])
+        words = f"all {n} seeds" if ahead == n else f"{ahead} of the {n} seeds"
+        holds(c[f"medium_{key}_ahead_words"] == words, f"glued count of seeds, {name}")
+
+
+def test_on_mnist1d_every_run_learns(c):
+    for name, values in c["medium_final"].items():
+        for value in values["val_acc"]:
+            above(value, 0.3, f"MNIST-1D validation accuracy / 0.3, chance is 0.1 ({name})")

@@ -872,3 +872,28 @@ def test_mnist1d_without_the_package_names_it_and_writes_nothing(monkeypatch, tm
     with pytest.raises(ModuleNotFoundError, match=r"lrnotes\.data\.mnist1d\(\).*'mnist1d'"):
         data.mnist1d(num_samples=100)
     assert not (tmp_path / "mnist1d").exists()
+
+
+def test_mnist1d_in_a_folder_it_cannot_write_warns_and_still_returns_the_data(monkeypatch,
+                                                                              tmp_path):
+    # a regular file where the data folder should be: creating mnist1d/ under it fails (even
+    # for root, for whom a read-only mode bit would not)
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("x")
+    monkeypatch.setenv("LRNOTES_DATA", str(tmp_path / "ok"))
+    expected = data.mnist1d(num_samples=100, loaders=False)
+    with pytest.warns(RuntimeWarning, match=r"could not cache the generated data in .*not-a-"):
+        got = data.mnist1d(num_samples=100, loaders=False, root=blocked)
+    assert all(torch.equal(a, b) for a, b in zip(expected, got, strict=True))
+    assert blocked.read_text() == "x"
+
+
+def test_mnist1d_cache_write_that_fails_leaves_no_folder_or_temporary(monkeypatch, tmp_path):
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(data.np, "savez", full_disk)
+    with pytest.warns(RuntimeWarning, match="No space left on device"):
+        X_train, *_ = data.mnist1d(num_samples=100, loaders=False, root=tmp_path / "new" / "dir")
+    assert len(X_train) == 80
+    assert list(tmp_path.iterdir()) == []

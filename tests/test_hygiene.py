@@ -60,19 +60,10 @@ def test_chapter_opens_with_colab_setup_and_parameters(path):
     assert "PROFILE" in params.source, "the parameters cell sets PROFILE (quick or full)"
 
 
-# chapter: why it does not end with its takeaways and exercises yet. Each entry is a debt.
-ENDS_ELSEWHERE = {
-    "03_cosine_annealing": "its MNIST-1D section follows the exercises; helper B moves it "
-    "(issue 27): remove this entry when that lands",
-}
-
-
 @pytest.mark.parametrize("path", chapters(), ids=lambda p: p.stem)
 def test_chapter_ends_with_takeaways_then_exercises(path):
     """A reader who reaches the exercises has read every section they draw on: the last two
     sections are "What to take away" and "Exercises" (whose solutions follow them)."""
-    if path.stem in ENDS_ELSEWHERE:
-        pytest.skip(ENDS_ELSEWHERE[path.stem])
     nb = nbformat.read(path, as_version=4)
     headings = [line for cell in nb.cells if cell.cell_type == "markdown"
                 for line in cell.source.splitlines() if line.startswith("## ")]
