@@ -192,11 +192,12 @@ class LARS(Optimizer):
 
     .. math::
 
-        \lambda &= \eta \frac{\|w\|}{\|g\| + \beta \|w\| + \epsilon}
-                   \quad(\lambda = 1 \text{ where } \|w\| = 0 \text{ or } \|g\| = 0)\\
+        \lambda &= \eta \frac{\|w\|}{\|g\| + \beta \|w\| + \epsilon}\\
         v &\leftarrow m v + \gamma \lambda (g + \beta w)\\
         w &\leftarrow w - v
-          \qquad(\text{Nesterov: } w \leftarrow w - (m v + \gamma\lambda(g + \beta w)))
+
+    with :math:`\lambda = 1` where :math:`\|w\| = 0` or :math:`\|g\| = 0`; with Nesterov
+    momentum the last line is :math:`w \leftarrow w - (m v + \gamma\lambda(g + \beta w))`.
 
     Where the pieces enter: the local lr :math:`\lambda` and the global lr
     :math:`\gamma` both scale the decayed gradient *before* it enters the momentum
