@@ -54,6 +54,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lrnotes.env import give_default_mode
+
 MAGIC = b"LRNOTES-CHECKPOINT\n"
 FORMAT = "lrnotes.checkpoint"
 VERSION = 2
@@ -544,6 +546,7 @@ def save(state: Mapping[str, Any], path: str | os.PathLike) -> None:
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=_temporary_prefix(path), suffix=".tmp")
     try:
+        give_default_mode(fd)  # mkstemp's 0600 would make the checkpoint private
         with os.fdopen(fd, "wb") as f:
             f.write(MAGIC)
             f.write(json.dumps(header).encode() + b"\n")

@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
-from lrnotes.env import as_device, optional_import
+from lrnotes.env import as_device, give_default_mode, optional_import
 from lrnotes.progress import progress_bar
 
 Example = tuple[str, int]
@@ -152,6 +152,7 @@ def _download(url: str, dest: Path, *, md5: str | None = None) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
+        give_default_mode(fd)
         digest = hashlib.md5(usedforsecurity=False)
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
@@ -449,6 +450,7 @@ def _write_npz_atomically(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        give_default_mode(fd)
         with os.fdopen(fd, "wb") as out:
             np.savez(out, **arrays)
         os.replace(tmp, path)

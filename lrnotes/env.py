@@ -48,6 +48,21 @@ def optional_import(module: str, needed_for: str) -> ModuleType:
             f"pip install {package}", name=err.name) from err
 
 
+def give_default_mode(fd: int) -> None:
+    """Give a file made by :func:`tempfile.mkstemp` (mode 0600, readable by its owner only)
+    the mode an ordinary ``open(path, "w")`` would: 0666 less the process's umask. A data
+    cache, a download or a checkpoint renamed into place is then as readable as any file
+    the user writes (a shared data folder, a checkpoint copied to a colleague).
+
+    Example:
+        >>> fd, tmp = tempfile.mkstemp()
+        >>> give_default_mode(fd)  # now 0644 under the usual umask 022
+    """
+    mask = os.umask(0)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    os.fchmod(fd, 0o666 & ~mask)
+
+
 def pick_device(device: str | torch.device | None = "auto") -> torch.device:
     """Return ``device`` as a :class:`torch.device`; ``"auto"`` picks cuda, then mps, then cpu.
 

@@ -897,3 +897,26 @@ def test_mnist1d_cache_write_that_fails_leaves_no_folder_or_temporary(monkeypatc
         X_train, *_ = data.mnist1d(num_samples=100, loaders=False, root=tmp_path / "new" / "dir")
     assert len(X_train) == 80
     assert list(tmp_path.iterdir()) == []
+
+
+def test_written_files_get_the_users_default_mode_not_mkstemps_0600(monkeypatch, tmp_path):
+    # a shared data folder or a checkpoint handed on must be readable like any file the user
+    # writes: mkstemp's 0600 renamed into place would make them private
+    import stat
+
+    from lrnotes import checkpoint
+
+    old = os.umask(0o022)
+    try:
+        monkeypatch.setenv("LRNOTES_DATA", str(tmp_path))
+        data.mnist1d(num_samples=100, loaders=False)
+        (cached,) = (tmp_path / "mnist1d").iterdir()
+        source = tmp_path / "source.bin"
+        source.write_bytes(b"payload")
+        downloaded = data._download(source.as_uri(), tmp_path / "dl" / "file.bin")
+        checkpoint.save({"epoch": 0}, tmp_path / "run.ckpt")
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode)
+                 for p in (cached, downloaded, tmp_path / "run.ckpt")}
+    finally:
+        os.umask(old)
+    assert modes == {cached.name: 0o644, "file.bin": 0o644, "run.ckpt": 0o644}
