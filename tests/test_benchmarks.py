@@ -97,3 +97,39 @@ def test_book_times_counts_the_kernels_cpu_and_accepts_only_tagged_errors(tmp_pa
     assert 0 < cpu and 0 < wall
     with pytest.raises(papermill.PapermillExecutionError):
         book_times._run_chapter(notebook("untagged.ipynb", []), out)
+
+
+def _effect_sizes():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import effect_sizes
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return effect_sizes
+
+
+def test_effect_sizes_reads_the_glued_values_and_measures_in_the_larger_sd(tmp_path):
+    es = _effect_sizes()
+    comparison = es.Comparison("t", "99_x", "w", "val acc", "A", "B",
+                               lambda g: (es.Arm(values=g["a"]), es.Arm(values=g["b"])))
+    glued_file = tmp_path / "99_x.glue.json"
+    glued_file.write_text(json.dumps({
+        key: {"metadata": {"lrnotes": {"value": value}}, "data": {"text/plain": "x"}}
+        for key, value in {"a": [0.8, 0.9, 1.0], "b": [0.7, 0.7, 0.7]}.items()}))
+    row = es.effect(comparison, es.read_glue(glued_file))
+    sd_a = math.sqrt(((0.1) ** 2 * 2) / 3)  # numpy's std, as the chapters
+    assert math.isclose(row["mean_a"], 0.9) and math.isclose(row["sd_a"], sd_a)
+    assert math.isclose(row["diff"], 0.2) and math.isclose(row["diff_in_sd"], 0.2 / sd_a)
+    assert row["where"] == "outside" and row["seeds"] == 3
+
+
+def test_effect_sizes_names_the_build_it_cannot_read(tmp_path, capsys):
+    es = _effect_sizes()
+    try:
+        es.main(["--build", str(tmp_path), "--out", str(tmp_path / "out")])
+    except SystemExit as exit:
+        assert exit.code == 2
+    else:
+        raise AssertionError("main() accepted a build without glued values")
+    assert "--build: no glued values of 03_cosine_annealing" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
