@@ -63,7 +63,7 @@ def _final(glued: dict[str, Any], key: str, arm: str, metric: str) -> Arm:
 
 
 def _best_constant(glued: dict[str, Any]) -> str:
-    return "constant at the " + glued["medium_best_constant"]
+    return "constant at " + glued["medium_best_constant"]
 
 
 def _ch11_medium(glued: dict[str, Any]) -> tuple[Arm, Arm]:
@@ -186,8 +186,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = [effect(c, glued[c.chapter]) for c in COMPARISONS]
     except KeyError as err:
         parser.error(f"a chapter no longer glues {err}: update COMPARISONS in {__file__}")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip() or "unknown"
+    # the commit of the checkout that was built (its _build), not necessarily this one
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
+                            cwd=args.build.resolve().parent, capture_output=True,
+                            text=True).stdout.strip() or "unknown"
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     text = (
         "# Effect sizes: the digits toy against MNIST-1D\n\n"
