@@ -42,14 +42,53 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.book)
 
 
+def pytest_collection_finish(session):
+    """After ``-k``/``-m`` deselected what they deselect: only a session that keeps a test
+    reading the build starts it."""
+    _start_the_build_early(session.config, session.items)
+
+
+# The book build executes every chapter on one core (OMP_NUM_THREADS=1) while the rest of the
+# suite waits for nothing from it: started in the background at the end of collection, it
+# runs beside the unit tests, nbval and the papermill runs (on another core), and the tests
+# that read it run last. On the 2-core CI machine this takes the build (about 330 s) off the
+# critical path. The chapters never share a file between two runs (each writes under its own
+# temporary folder), so two executions of one chapter at the same time do not collide.
+_BACKGROUND: dict[str, notebooks.Build] = {}
+
+
+def _start_the_build_early(config, items) -> None:
+    if config.option.collectonly or os.environ.get("LRNOTES_CLAIMS") == "built":
+        return
+    claims_read_the_build = os.environ.get("LRNOTES_CLAIMS", "build") == "build"
+
+    def reads_the_build(item) -> bool:
+        names = set(getattr(item, "fixturenames", ()))
+        return "built_book" in names or (claims_read_the_build and bool(names & {"c", "claims"}))
+
+    needs = [item for item in items if reads_the_build(item)]
+    if not needs:
+        return
+    items[:] = [item for item in items if not reads_the_build(item)] + needs  # stable
+    _BACKGROUND["build"] = notebooks.start_build()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    build = _BACKGROUND.pop("build", None)
+    if build is not None:
+        build.stop()  # a session that ended before any test read the build (-x, Ctrl-C)
+
+
 @pytest.fixture(scope="session")
 def built_book():
-    """Build the book once (warnings as errors); fail with the build's own log.
+    """Build the book once (warnings as errors; started in the background at collection,
+    see ``_start_the_build_early``); fail with the build's own log.
     ``LRNOTES_CLAIMS=built``: the last build, refused if it is stale (``check_fresh``)."""
     if os.environ.get("LRNOTES_CLAIMS") == "built":
         notebooks.check_fresh()
         return notebooks.BUILD / "html"
-    result = notebooks.build_book()
+    background = _BACKGROUND.get("build")
+    result = background.result() if background is not None else notebooks.build_book()
     log = result.stdout[-6000:] + "\n" + result.stderr[-6000:]
     if result.returncode != 0:
         pytest.fail(f"jupyter-book build failed (exit {result.returncode}):\n{log}")

@@ -154,8 +154,50 @@ def check_fresh(root: Path = ROOT, build: Path = BUILD) -> None:
                               "Build again (the tests' default does).")
 
 
-def build_book(extra_args: tuple[str, ...] = (), root: Path = ROOT) -> subprocess.CompletedProcess:
-    """Build the book from scratch the way the README does, warnings as errors.
+class Build:
+    """A book build running in the background (``start_build``); ``result()`` waits for it.
+
+    Its output goes to temporary files, not pipes: a build that prints more than a pipe
+    holds while nobody reads it would block."""
+
+    def __init__(self, process: subprocess.Popen, logs: tuple[Any, Any], digest: dict[str, str],
+                 build: Path) -> None:
+        self.process, self.logs, self.digest, self.build = process, logs, digest, build
+        self._result: subprocess.CompletedProcess | None = None
+
+    def result(self) -> subprocess.CompletedProcess:
+        if self._result is None:
+            self.process.wait()
+            out, err = (self._read(log) for log in self.logs)
+            if self.process.returncode == 0:
+                write_stamp(self.digest, self.build)
+            self._result = subprocess.CompletedProcess(self.process.args,
+                                                       self.process.returncode, out, err)
+        return self._result
+
+    def stop(self) -> None:
+        """End a build nobody waited for (the session ended first), and close its logs."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        for log in self.logs:
+            log.close()
+
+    @staticmethod
+    def _read(log: Any) -> str:
+        log.seek(0)
+        text = log.read().decode(errors="replace")
+        log.close()
+        return text
+
+
+def start_build(extra_args: tuple[str, ...] = (), root: Path = ROOT) -> Build:
+    """Start building the book from scratch the way the README does, warnings as errors, in
+    the background (see :class:`Build`).
 
     myst-nb executes a notebook (``execute_notebooks: force``) only when Sphinx reads it, and
     Sphinx's incremental build reads only the pages whose own files changed: after a change
@@ -163,6 +205,8 @@ def build_book(extra_args: tuple[str, ...] = (), root: Path = ROOT) -> subproces
     notebooks and Sphinx's saved environment are removed and ``--all`` reads every page again.
     On success the digest of the sources as they were when the build started is stamped into
     ``_build/`` (see ``check_fresh``)."""
+    import tempfile
+
     build = root / "_build"
     digest = source_digest(root)
     for stale in (build / "jupyter_execute", build / ".doctrees", build / STAMP_NAME):
@@ -174,10 +218,14 @@ def build_book(extra_args: tuple[str, ...] = (), root: Path = ROOT) -> subproces
     cmd = [str(jb), "build", str(root), "--all", "-W", "--keep-going", *extra_args]
     env = dict(os.environ, TQDM_DISABLE="1")
     env.pop("MPLBACKEND", None)  # figures must render inline in the executed pages
-    result = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
-    if result.returncode == 0:
-        write_stamp(digest, build)
-    return result
+    logs = (tempfile.TemporaryFile(), tempfile.TemporaryFile())
+    process = subprocess.Popen(cmd, cwd=root, env=env, stdout=logs[0], stderr=logs[1])
+    return Build(process, logs, digest, build)
+
+
+def build_book(extra_args: tuple[str, ...] = (), root: Path = ROOT) -> subprocess.CompletedProcess:
+    """Build the book and wait for it (:func:`start_build`)."""
+    return start_build(extra_args, root).result()
 
 
 def executed_glue(name: str, root: Path = ROOT) -> dict[str, Any]:

@@ -103,15 +103,27 @@ def test_the_build_for_tests_starts_clean(monkeypatch, tmp_path):
     _fake_build(tmp_path)
     calls = []
 
-    def fake_run(cmd, **kwargs):
-        calls.append(cmd)
-        # what Sphinx would find when it starts: no executed notebook left from before
-        assert not (tmp_path / "_build" / "jupyter_execute").exists()
-        assert not (tmp_path / "_build" / STAMP_NAME).exists()
-        return notebooks.subprocess.CompletedProcess(cmd, 0, "", "")
+    class FakeBuild:  # what Popen returns: the build runs in the background
+        def __init__(self, cmd, stdout, stderr, **kwargs):
+            calls.append(cmd)
+            # what Sphinx would find when it starts: no executed notebook left from before
+            assert not (tmp_path / "_build" / "jupyter_execute").exists()
+            assert not (tmp_path / "_build" / STAMP_NAME).exists()
+            self.args, self.returncode = cmd, None
+            stdout.write(b"built")
 
-    monkeypatch.setattr(notebooks.subprocess, "run", fake_run)
+        def wait(self, timeout=None):
+            self.returncode = 0
+            return 0
+
+        def poll(self):
+            return self.returncode
+
+    monkeypatch.setattr(notebooks.subprocess, "Popen", FakeBuild)
     monkeypatch.setattr(notebooks, "source_digest", lambda root: {"x": "1"})
-    notebooks.build_book(root=tmp_path)
+    build = notebooks.start_build(root=tmp_path)
+    assert not (tmp_path / "_build" / STAMP_NAME).exists()  # stamped only once it succeeded
+    result = build.result()
+    assert result.returncode == 0 and result.stdout == "built"
     assert "--all" in calls[0] and "-W" in calls[0]
     assert json.loads((tmp_path / "_build" / STAMP_NAME).read_text()) == {"x": "1"}
