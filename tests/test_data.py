@@ -14,6 +14,7 @@ import os
 import pickle
 import re
 import tarfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -886,6 +887,17 @@ def test_mnist1d_in_a_folder_it_cannot_write_warns_and_still_returns_the_data(mo
         got = data.mnist1d(num_samples=100, loaders=False, root=blocked)
     assert all(torch.equal(a, b) for a, b in zip(expected, got, strict=True))
     assert blocked.read_text() == "x"
+    # the next call in this process neither generates again nor warns again
+    import mnist1d.data as generator
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("generated again")
+
+    monkeypatch.setattr(generator, "make_dataset", refuse)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = data.mnist1d(num_samples=100, loaders=False, root=blocked)
+    assert all(torch.equal(a, b) for a, b in zip(expected, again, strict=True))
 
 
 def test_mnist1d_cache_write_that_fails_leaves_no_folder_or_temporary(monkeypatch, tmp_path):
