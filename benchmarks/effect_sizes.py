@@ -58,17 +58,26 @@ class Comparison:
     arms: Callable[[dict[str, Any]], tuple[Arm, Arm]]
 
 
+# an arm's name in a glued dict, or how to read it from the glued values
+ArmName = str | Callable[[dict[str, Any]], str]
+
+
 def _final(glued: dict[str, Any], key: str, arm: str, metric: str) -> Arm:
     return Arm(values=glued[key][arm][metric])
 
 
+def _finals(key: str, a: ArmName, b: ArmName,
+            metric: str) -> Callable[[dict[str, Any]], tuple[Arm, Arm]]:
+    """Both arms from the glued ``key`` (arm -> metric -> per-seed values); an arm's name may
+    depend on the glued values (the better decay, the better constant)."""
+    def arms(glued: dict[str, Any]) -> tuple[Arm, Arm]:
+        name_a, name_b = (n(glued) if callable(n) else n for n in (a, b))
+        return _final(glued, key, name_a, metric), _final(glued, key, name_b, metric)
+    return arms
+
+
 def _best_constant(glued: dict[str, Any]) -> str:
     return "constant at " + glued["medium_best_constant"]
-
-
-def _ch11_medium(glued: dict[str, Any]) -> tuple[Arm, Arm]:
-    accs = glued["medium_accs"]
-    return Arm(values=accs["plateau"]), Arm(values=accs["warmup_cosine"])
 
 
 COMPARISONS = [
@@ -77,27 +86,22 @@ COMPARISONS = [
                lambda g: (Arm(values=g["cosine_val_seeds"]), Arm(values=g["step_val_seeds"]))),
     Comparison("cosine against step decay", "03_cosine_annealing", "MNIST-1D, ConvNet1d, SGD",
                "val acc", "cosine", "step decay",
-               lambda g: (_final(g, "medium_final", "cosine", "val_acc"),
-                          _final(g, "medium_final", "step decay", "val_acc"))),
+               _finals("medium_final", "cosine", "step decay", "val_acc")),
     Comparison("a constant rate against the better decay", "03_cosine_annealing",
                "MNIST-1D, ConvNet1d, SGD", "val acc", "constant", "better decay",
-               lambda g: (_final(g, "medium_final", "constant", "val_acc"),
-                          _final(g, "medium_final", g["medium_better_decay"], "val_acc"))),
+               _finals("medium_final", "constant", lambda g: g["medium_better_decay"], "val_acc")),
     Comparison("warmup", "05_warmup", "MNIST-1D, ConvNet1d, AdamW (one shared rate)", "val acc",
                "warmup + cosine", "cosine alone",
-               lambda g: (_final(g, "medium_final", "warmup + cosine", "val_acc"),
-                          _final(g, "medium_final", "cosine, no warmup", "val_acc"))),
+               _finals("medium_final", "warmup + cosine", "cosine, no warmup", "val_acc")),
     Comparison("cyclical rate against the better constant bound", "09_cyclical_rates",
                "digits, MLP, SGD", "val loss", "CLR", "upper bound",
                lambda g: (Arm(values=g["clr_val_losses"]), Arm(values=g["upper_val_losses"]))),
     Comparison("cyclical rate against the better constant bound", "09_cyclical_rates",
                "MNIST-1D, ConvNet1d, AdamW", "val acc", "CLR", "better constant",
-               lambda g: (_final(g, "medium_final", "CLR (triangular)", "val_acc"),
-                          _final(g, "medium_final", _best_constant(g), "val_acc"))),
+               _finals("medium_final", "CLR (triangular)", _best_constant, "val_acc")),
     Comparison("one-cycle against the better constant bound", "09_cyclical_rates",
                "MNIST-1D, ConvNet1d, AdamW", "val acc", "one-cycle", "better constant",
-               lambda g: (_final(g, "medium_final", "one-cycle", "val_acc"),
-                          _final(g, "medium_final", _best_constant(g), "val_acc"))),
+               _finals("medium_final", "one-cycle", _best_constant, "val_acc")),
     Comparison("one-cycle against ReduceLROnPlateau", "11_image_classification",
                "digits, CNN, SGD", "val acc", "one-cycle", "plateau",
                lambda g: (Arm(values=g["final_accs"]["one_cycle"]),
@@ -108,31 +112,26 @@ COMPARISONS = [
                           Arm(values=g["final_accs"]["plateau"]))),
     Comparison("warmup + cosine against ReduceLROnPlateau", "11_image_classification",
                "MNIST-1D, ConvNet1d, SGD (6 epochs)", "val acc", "warmup + cosine", "plateau",
-               lambda g: _ch11_medium(g)[::-1]),
+               lambda g: (Arm(values=g["medium_accs"]["warmup_cosine"]),
+                          Arm(values=g["medium_accs"]["plateau"]))),
     Comparison("the recipe against a constant rate after warmup", "15_combining",
                "digits, MLP, AdamW", "val loss", "full recipe", "no cosine (constant)",
-               lambda g: (_final(g, "ablation", "full recipe", "val_loss"),
-                          _final(g, "ablation", "no cosine (constant)", "val_loss"))),
+               _finals("ablation", "full recipe", "no cosine (constant)", "val_loss")),
     Comparison("the recipe against no warmup", "15_combining", "digits, MLP, AdamW", "val loss",
                "full recipe", "no warmup",
-               lambda g: (_final(g, "ablation", "full recipe", "val_loss"),
-                          _final(g, "ablation", "no warmup", "val_loss"))),
+               _finals("ablation", "full recipe", "no warmup", "val_loss")),
     Comparison("the recipe against no warmup", "15_combining", "MNIST-1D, ConvNet1d, AdamW",
                "val loss", "full recipe", "no warmup",
-               lambda g: (_final(g, "medium_results", "full recipe", "val_loss"),
-                          _final(g, "medium_results", "no warmup", "val_loss"))),
+               _finals("medium_results", "full recipe", "no warmup", "val_loss")),
     Comparison("WSD against warmup + cosine (each at its tuned rate)", "17_schedule_free",
                "MNIST-1D, ConvNet1d, AdamW", "val acc", "WSD", "warmup + cosine",
-               lambda g: (_final(g, "results", "AdamW, WSD", "val_acc"),
-                          _final(g, "results", "AdamW, warmup + cosine", "val_acc"))),
+               _finals("results", "AdamW, WSD", "AdamW, warmup + cosine", "val_acc")),
     Comparison("schedule-free AdamW against warmup + cosine", "17_schedule_free",
                "MNIST-1D, ConvNet1d", "val acc", "schedule-free", "warmup + cosine",
-               lambda g: (_final(g, "results", "schedule-free AdamW", "val_acc"),
-                          _final(g, "results", "AdamW, warmup + cosine", "val_acc"))),
+               _finals("results", "schedule-free AdamW", "AdamW, warmup + cosine", "val_acc")),
     Comparison("Prodigy against warmup + cosine", "17_schedule_free", "MNIST-1D, ConvNet1d",
                "val acc", "Prodigy", "warmup + cosine",
-               lambda g: (_final(g, "results", "Prodigy", "val_acc"),
-                          _final(g, "results", "AdamW, warmup + cosine", "val_acc"))),
+               _finals("results", "Prodigy", "AdamW, warmup + cosine", "val_acc")),
 ]
 
 

@@ -26,6 +26,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from roundtrip import assert_bitwise_equal
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -152,32 +153,13 @@ def _fit(make_opt, epochs=EPOCHS, *, model_seed=0, **kw):
     return model, opt, history
 
 
-def _assert_same(a, b, where=""):
-    """Equal nested state: tensors bit for bit, everything else ==."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype, where
-        assert torch.equal(a, b), f"tensors differ at {where}"
-    elif isinstance(a, dict):
-        assert set(a) == set(b), f"keys differ at {where}: {set(a) ^ set(b)}"
-        for k in a:
-            _assert_same(a[k], b[k], f"{where}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (u, v) in enumerate(zip(a, b, strict=True)):
-            _assert_same(u, v, f"{where}[{i}]")
-    elif isinstance(a, float) and math.isnan(a):
-        assert isinstance(b, float) and math.isnan(b), where
-    else:
-        assert a == b, f"{a!r} != {b!r} at {where}"
-
-
 def _assert_histories_equal(h1, h2):
     for name in ("step", "lr", "loss", "grad_norm"):
         assert np.array_equal(getattr(h1, name), getattr(h2, name)), name
     assert set(h1.epochs) == set(h2.epochs)
     for key in h1.epochs:
         if key != "seconds":
-            _assert_same(list(h1.epochs[key]), list(h2.epochs[key]), key)
+            assert_bitwise_equal(list(h1.epochs[key]), list(h2.epochs[key]), key)
 
 
 _REFERENCES: dict = {}
@@ -208,10 +190,10 @@ def test_fit_validates_on_the_eval_weights_and_returns_them(name):
     assert any(ref["val"][e]["loss"] != ref["val_train_mode"][e]["loss"] for e in range(EPOCHS))
     # fit returns the model holding x and the optimizer in eval mode (the docstring's
     # "the returned model use[s] the averaged weights x")
-    _assert_same(_weights(model), ref["x"][-1], "model")
+    assert_bitwise_equal(_weights(model), ref["x"][-1], "model")
     assert any(not torch.equal(v, ref["y"][-1][k]) for k, v in ref["x"][-1].items())
     assert all(g["train_mode"] is False for g in opt.param_groups)
-    _assert_same(opt.state_dict(), ref["opt"].state_dict(), "optimizer")
+    assert_bitwise_equal(opt.state_dict(), ref["opt"].state_dict(), "optimizer")
     # the per-sample mean the docstring promises, computed here by hand
     model.eval()
     _, val = _data()
@@ -234,8 +216,8 @@ def test_fit_with_accumulation_matches_the_reference():
     assert history.num_steps == EPOCHS * 2
     assert [history.epochs["val_loss"][e] for e in range(EPOCHS)] == [
         v["loss"] for v in ref["val"]]
-    _assert_same(_weights(model), ref["x"][-1], "model")
-    _assert_same(opt.state_dict(), ref["opt"].state_dict(), "optimizer")
+    assert_bitwise_equal(_weights(model), ref["x"][-1], "model")
+    assert_bitwise_equal(opt.state_dict(), ref["opt"].state_dict(), "optimizer")
 
 
 # -- resume after an epoch ----------------------------------------------------------------------
@@ -254,22 +236,24 @@ def _restored(make_opt, path):
 def test_resume_after_every_epoch_is_exact(tmp_path, name, accumulation):
     full_model, full_opt, full_history = _fit(ALL[name], accumulation_steps=accumulation)
     ref = _ref(name, accumulation)
-    _assert_same(_weights(full_model), ref["x"][-1], "uninterrupted run against the reference")
+    assert_bitwise_equal(_weights(full_model), ref["x"][-1],
+                         "uninterrupted run against the reference")
     for k in range(1, EPOCHS):
         path = tmp_path / f"k{k}.pt"
         _fit(ALL[name], epochs=k, checkpoint=path, accumulation_steps=accumulation)
         # the file holds the eval-mode weights x of epoch k and an optimizer in eval mode
         saved_model, saved_opt = _restored(ALL[name], path)
-        _assert_same(_weights(saved_model), ref["x"][k - 1], f"checkpoint of epoch {k}")
-        _assert_same(saved_opt.state_dict(), ref["opt_x"][k - 1], f"optimizer of epoch {k}")
+        assert_bitwise_equal(_weights(saved_model), ref["x"][k - 1], f"checkpoint of epoch {k}")
+        assert_bitwise_equal(saved_opt.state_dict(), ref["opt_x"][k - 1], f"optimizer of epoch {k}")
         if name in SCHEDULE_FREE:
             assert all(g["train_mode"] is False for g in saved_opt.param_groups)
         # resume into fresh objects, with every RNG moved on: the checkpoint restores them
         torch.manual_seed(4321)
         model, opt, history = _fit(ALL[name], model_seed=5, checkpoint=path, resume=True,
                                    accumulation_steps=accumulation)
-        _assert_same(_weights(model), _weights(full_model), f"weights resumed after {k}")
-        _assert_same(opt.state_dict(), full_opt.state_dict(), f"optimizer resumed after {k}")
+        assert_bitwise_equal(_weights(model), _weights(full_model), f"weights resumed after {k}")
+        assert_bitwise_equal(opt.state_dict(), full_opt.state_dict(),
+                             f"optimizer resumed after {k}")
         _assert_histories_equal(history, full_history)
 
 
@@ -296,7 +280,8 @@ class _InterruptAfter(Callback):
 def test_resume_after_an_interrupt_mid_epoch_is_exact(tmp_path, name, accumulation, stop):
     full_model, full_opt, full_history = _fit(ALL[name], accumulation_steps=accumulation)
     ref = _ref(name, accumulation)
-    _assert_same(_weights(full_model), ref["x"][-1], "uninterrupted run against the reference")
+    assert_bitwise_equal(_weights(full_model), ref["x"][-1],
+                         "uninterrupted run against the reference")
     path = tmp_path / "ck.pt"
     with pytest.raises(KeyboardInterrupt):
         _fit(ALL[name], checkpoint=path, accumulation_steps=accumulation,
@@ -305,15 +290,15 @@ def test_resume_after_an_interrupt_mid_epoch_is_exact(tmp_path, name, accumulati
     # optimizer in train mode (the docstring: "holds the train-mode weights and the mode")
     saved_model, saved_opt = _restored(ALL[name], path)
     weights, opt_state = ref["at"][stop]
-    _assert_same(_weights(saved_model), weights, f"checkpoint after update {stop}")
-    _assert_same(saved_opt.state_dict(), opt_state, f"optimizer after update {stop}")
+    assert_bitwise_equal(_weights(saved_model), weights, f"checkpoint after update {stop}")
+    assert_bitwise_equal(saved_opt.state_dict(), opt_state, f"optimizer after update {stop}")
     if name in SCHEDULE_FREE:
         assert all(g["train_mode"] is True for g in saved_opt.param_groups)
     torch.manual_seed(4321)
     model, opt, history = _fit(ALL[name], model_seed=5, checkpoint=path, resume=True,
                                accumulation_steps=accumulation)
-    _assert_same(_weights(model), _weights(full_model), "weights")
-    _assert_same(opt.state_dict(), full_opt.state_dict(), "optimizer")
+    assert_bitwise_equal(_weights(model), _weights(full_model), "weights")
+    assert_bitwise_equal(opt.state_dict(), full_opt.state_dict(), "optimizer")
     _assert_histories_equal(history, full_history)
 
 
@@ -336,8 +321,8 @@ def test_lr_find_restores_model_optimizer_and_mode(mode):
     result = lrnotes.lr_find(model, loader, opt, nn.CrossEntropyLoss(), start_lr=1e-4,
                              end_lr=1.0, num_steps=6, val_loader=val_loader, progress=False)
     assert len(result.lrs) >= 2
-    _assert_same(_weights(model), before_w, "model")
-    _assert_same(opt.state_dict(), before_opt, "optimizer")
+    assert_bitwise_equal(_weights(model), before_w, "model")
+    assert_bitwise_equal(opt.state_dict(), before_opt, "optimizer")
     assert all(g["train_mode"] is (mode == "train") for g in opt.param_groups)
     assert torch.equal(torch.get_rng_state(), rng)
     # and the optimizer still trains: a step in train mode works and moves the weights
@@ -421,8 +406,8 @@ def test_resume_after_an_interrupt_at_the_epoch_end_is_exact(tmp_path, name, whe
                     metrics=METRICS, progress=False, checkpoint=path, **kw)
     torch.manual_seed(4321)
     model, opt, history = _fit(ALL[name], model_seed=5, checkpoint=path, resume=True)
-    _assert_same(_weights(model), _weights(full_model), "weights")
-    _assert_same(opt.state_dict(), full_opt.state_dict(), "optimizer")
+    assert_bitwise_equal(_weights(model), _weights(full_model), "weights")
+    assert_bitwise_equal(opt.state_dict(), full_opt.state_dict(), "optimizer")
     _assert_histories_equal(history, full_history)
 
 
@@ -438,8 +423,8 @@ def test_train_one_epoch_and_evaluate_match_the_reference(name):
         assert all(g["train_mode"] is False for g in opt.param_groups)
         val = lrnotes.evaluate(model, val_loader, nn.CrossEntropyLoss(), METRICS)
         assert val == ref["val"][e]
-    _assert_same(_weights(model), ref["x"][-1], "model")
-    _assert_same(opt.state_dict(), ref["opt"].state_dict(), "optimizer")
+    assert_bitwise_equal(_weights(model), ref["x"][-1], "model")
+    assert_bitwise_equal(opt.state_dict(), ref["opt"].state_dict(), "optimizer")
 
 
 def test_fit_without_validation_returns_the_eval_weights():
@@ -447,7 +432,7 @@ def test_fit_without_validation_returns_the_eval_weights():
     model, opt, loader, _ = _setup(_sf_adamw)
     lrnotes.fit(model, loader, opt, nn.CrossEntropyLoss(), EPOCHS, progress=False)
     # the reference validated between epochs, drawing from no RNG the run draws from
-    _assert_same(_weights(model), ref["x"][-1], "model")
+    assert_bitwise_equal(_weights(model), ref["x"][-1], "model")
     assert all(g["train_mode"] is False for g in opt.param_groups)
 
 
@@ -483,11 +468,11 @@ def test_resume_after_an_interrupt_in_a_forward_pass_is_exact(tmp_path, name, ac
                     accumulation_steps=accumulation)
     if accumulation == 1:  # the checkpoint holds the train-mode weights after update call - 1
         saved_model, _ = _restored(ALL[name], path)
-        _assert_same(_weights(saved_model), _ref(name)["at"][call - 1][0], "checkpoint")
+        assert_bitwise_equal(_weights(saved_model), _ref(name)["at"][call - 1][0], "checkpoint")
     model, opt, history = _fit(ALL[name], checkpoint=path, resume=True,
                                accumulation_steps=accumulation)
-    _assert_same(_weights(model), _weights(full_model), "weights")
-    _assert_same(opt.state_dict(), full_opt.state_dict(), "optimizer")
+    assert_bitwise_equal(_weights(model), _weights(full_model), "weights")
+    assert_bitwise_equal(opt.state_dict(), full_opt.state_dict(), "optimizer")
     _assert_histories_equal(history, full_history)
 
 
@@ -497,8 +482,8 @@ def test_lr_find_leaves_a_fresh_optimizer_fresh_and_sweeps_without_validation():
     result = lrnotes.lr_find(model, loader, opt, nn.CrossEntropyLoss(), start_lr=1e-4,
                              end_lr=1.0, num_steps=6, progress=False)
     assert len(result.lrs) >= 2 and np.all(np.isfinite(result.losses))
-    _assert_same(_weights(model), before_w, "model")
-    _assert_same(opt.state_dict(), before_opt, "optimizer")  # no z, k = 0, eval mode
+    assert_bitwise_equal(_weights(model), before_w, "model")
+    assert_bitwise_equal(opt.state_dict(), before_opt, "optimizer")  # no z, k = 0, eval mode
     assert opt.state_dict()["state"] == {}
 
 
@@ -511,8 +496,8 @@ def test_keep_best_keeps_the_eval_weights_of_its_epoch():
     model, opt, history = _fit(_sf_adamw, callbacks=[keep])
     best = int(np.argmax([v["loss"] for v in ref["val"]]))
     assert best < EPOCHS - 1 and keep.best_epoch == best + 1
-    _assert_same(dict(keep.weights), ref["x"][best], "kept weights")
-    _assert_same(_weights(model), ref["x"][best], "restored weights")
+    assert_bitwise_equal(dict(keep.weights), ref["x"][best], "kept weights")
+    assert_bitwise_equal(_weights(model), ref["x"][best], "restored weights")
 
 
 @pytest.mark.parametrize("stop", [4, 6, 7])
@@ -526,6 +511,6 @@ def test_resume_with_bf16_autocast_is_exact(tmp_path, stop):
     torch.manual_seed(4321)
     model, opt, history = _fit(_sf_adamw, model_seed=5, checkpoint=path, resume=True,
                                amp="bf16")
-    _assert_same(_weights(model), _weights(full_model), "weights")
-    _assert_same(opt.state_dict(), full_opt.state_dict(), "optimizer")
+    assert_bitwise_equal(_weights(model), _weights(full_model), "weights")
+    assert_bitwise_equal(opt.state_dict(), full_opt.state_dict(), "optimizer")
     _assert_histories_equal(history, full_history)
